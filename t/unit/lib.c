@@ -1,0 +1,117 @@
+/* unit tests of lib/: addresses, numbers, base64, strings, buffered I/O. */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+#include "addr.h"
+#include "b64.h"
+#include "buf.h"
+#include "scan.h"
+#include "str.h"
+#include "tap.h"
+
+static int path(const char *s, unsigned flags, const char *want)
+{
+	struct addr a = { STR_ZERO, 0, 0, 0, 0 };
+	size_t used = 0;
+	int r = addr_parse_path(s, strlen(s), flags, &a, &used);
+	int ok;
+
+	if (!want) ok = r != ADDR_OK;
+	else ok = r == ADDR_OK && a.mailbox.len == strlen(want) &&
+	          memcmp(a.mailbox.s, want, a.mailbox.len) == 0;
+	addr_free(&a);
+	return ok;
+}
+
+static int perr(const char *s, int code)
+{
+	struct addr a = { STR_ZERO, 0, 0, 0, 0 };
+	size_t used;
+	int r = addr_parse_path(s, strlen(s), 0, &a, &used);
+	addr_free(&a);
+	return r == code;
+}
+
+int main(void)
+{
+	char big[400];
+	unsigned long long v = 0;
+	str s = STR_ZERO;
+	int fds[2];
+
+	OK(path("<a@b.c>", 0, "a@b.c"), "simple path");
+	OK(path("<>", 0, ""), "null path");
+	OK(path("<Postmaster>", 0, "Postmaster"), "bare postmaster");
+	OK(path("<\"a b\"@x.org>", 0, "\"a b\"@x.org"), "quoted local part");
+	OK(path("<@r1.org,@r2.org:u@x.org>", 0, "u@x.org"), "source route stripped");
+	OK(path("<a@[127.0.0.1]>", 0, "a@[127.0.0.1]"), "IPv4 literal");
+	OK(path("<a@[IPv6:::1]>", 0, "a@[IPv6:::1]"), "IPv6 literal");
+	OK(path("<a@[300.1.1.1]>", 0, 0), "bad IPv4 literal");
+	OK(path("<a@b.c.>", 0, 0), "trailing dot refused");
+	OK(path("<a..b@c.d>", 0, 0), "double dot refused");
+	OK(path("<.a@c.d>", 0, 0), "leading dot refused");
+	OK(path("<a@-b.c>", 0, 0), "label with leading hyphen refused");
+	OK(path("<a@b\r.c>", 0, 0), "CR refused");
+	OK(path("<a\nb@c.d>", 0, 0), "LF refused");
+	OK(!path("<a\0b@c.d>", 0, "a"), "NUL cuts nothing");
+	OK(path("<a@b.c", 0, 0), "missing bracket");
+	OK(path("a@b.c", 0, 0), "no brackets");
+	OK(path("<j\xc3\xb6rg@b.c>", 0, 0), "UTF-8 without SMTPUTF8");
+	OK(path("<j\xc3\xb6rg@b\xc3\xa9.c>", ADDR_F_UTF8, "j\xc3\xb6rg@b\xc3\xa9.c"), "UTF-8 with SMTPUTF8");
+	OK(path("<j\xc3rg@b.c>", ADDR_F_UTF8, 0), "malformed UTF-8");
+	memset(big, 'a', sizeof big); big[0] = '<'; memcpy(big + 66, "@b.c>", 6);
+	OK(perr(big, ADDR_ELOCALLEN), "local part of 64+ refused");
+	memset(big, 'a', sizeof big); big[0] = '<'; big[2] = '@';
+	{ int i; for (i = 10; i < 300; i += 10) big[i] = '.'; }
+	memcpy(big + 300, ">", 2);
+	OK(perr(big, ADDR_EPATHLEN), "path of 256+ refused");
+	{
+		struct addr a = { STR_ZERO, 0, 0, 0, 0 }; size_t u;
+		addr_parse_path("<a%b@c.d>", 9, 0, &a, &u); OK(addr_tricky_local(&a), "% hack noticed");
+		addr_parse_path("<b!a@c.d>", 9, 0, &a, &u); OK(addr_tricky_local(&a), "bang path noticed");
+		addr_parse_path("<\"a@b\"@c.d>", 11, 0, &a, &u); OK(addr_tricky_local(&a), "quoted @ noticed");
+		addr_parse_path("<a.b@c.d>", 9, 0, &a, &u); OK(!addr_tricky_local(&a), "plain local part fine");
+		addr_free(&a);
+	}
+
+	OK(scan_ulong("18446744073709551615", 20, &v) == 20 && v == 18446744073709551615ULL, "2^64-1 fits");
+	OK(scan_ulong("18446744073709551616", 20, &v) == 0, "2^64 overflows");
+	OK(scan_ulong("99999999999999999999999", 23, &v) == 0, "huge overflows");
+	OK(scan_ulong_max("2147483648", 10, 2147483647ULL, &v) == 0, "max respected");
+	OK(scan_ulong("123x", 4, &v) == 3 && v == 123, "stops at non-digit");
+
+	OK(b64_decode("AGFsaWNlAHNlY3JldA==", 20, &s) && s.len == 13 && memcmp(s.s, "\0alice\0secret", 13) == 0, "b64 decode");
+	OK(!b64_decode("AGFsaWNl*HNlY3JldA==", 20, &s), "b64 bad char");
+	OK(!b64_decode("AGFsa", 5, &s), "b64 bad length");
+	OK(!b64_decode("AB==", 4, &s), "b64 non-canonical padding");
+	OK(b64_encode("\0alice\0secret", 13, &s) && str_equals(&s, "AGFsaWNlAHNlY3JldA=="), "b64 encode");
+
+	OK(str_copys(&s, "x") && str_appendu(&s, 18446744073709551615ULL) && str_equals(&s, "x18446744073709551615"), "str_appendu");
+	OK(!str_readyplus(&s, (size_t)-1), "str growth overflow refused");
+
+	if (pipe(fds) == 0) {
+		bufin in;
+		str line = STR_ZERO;
+		const char *data = "one\r\ntwo\rstill two\nthree-is-long\n";
+		if (write(fds[1], data, strlen(data)) < 0) return 1;
+		close(fds[1]);
+		bufin_init(&in, fds[0], 1000, 0);
+		OK(bufin_getline(&in, &line, 100) == BUF_LINE && str_equals(&line, "one\r\n"), "getline CRLF");
+		OK(bufin_getline(&in, &line, 100) == BUF_LINE && str_equals(&line, "two\rstill two\n"), "bare CR ends nothing");
+		OK(bufin_getline(&in, &line, 5) == BUF_TOOLONG && str_equals(&line, "three"), "overlong line bounded");
+		OK(bufin_getline(&in, &line, 100) == BUF_EOF, "EOF");
+		str_free(&line);
+		close(fds[0]);
+	}
+	if (pipe(fds) == 0) {
+		bufin in;
+		str line = STR_ZERO;
+		bufin_init(&in, fds[0], 200, 0);
+		errno = 0;
+		OK(bufin_getline(&in, &line, 100) == BUF_ERR && errno == ETIMEDOUT, "read times out");
+		str_free(&line);
+		close(fds[0]); close(fds[1]);
+	}
+	str_free(&s);
+	DONE();
+}
