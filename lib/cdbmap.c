@@ -107,3 +107,8 @@ void cdbmap_abort(struct cdbmap_maker *m)
 	unlink(m->tmp.s);
 	maker_free(m);
 }
+
+int cdbmap_fd(const struct cdbmap_maker *m)
+{
+	return m->fd;
+}

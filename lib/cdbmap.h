@@ -16,5 +16,8 @@ int cdbmap_add(struct cdbmap_maker *m, const char *k, size_t kl,
                const char *v, size_t vl);               /* 1 ok, 0 error */
 int cdbmap_commit(struct cdbmap_maker *m);              /* fsync + rename */
 void cdbmap_abort(struct cdbmap_maker *m);              /* unlink temp */
+/* the temporary file's descriptor, so that a map holding secrets can be
+ * fchmod/fchown'ed before anything is written to it */
+int cdbmap_fd(const struct cdbmap_maker *m);
 
 #endif
