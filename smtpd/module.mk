@@ -1,0 +1,14 @@
+# facteur-smtpd: main in smtpd.c, the protocol in sibling files that the
+# unit test links directly.
+SMTPD_OBJ := smtpd/session.o smtpd/data.o smtpd/reply.o smtpd/relay.o \
+             smtpd/queue.o smtpd/sasl.o
+PROGS += bin/facteur-smtpd
+TESTPROGS += t/bin/unit-smtpd
+
+bin/facteur-smtpd: smtpd/smtpd.o $(SMTPD_OBJ) $(LIBFACTEUR)
+	@mkdir -p bin
+	$(LINK) $^ $(LIBS_CDB)
+
+t/bin/unit-smtpd: t/unit/smtpd.o $(SMTPD_OBJ) $(LIBFACTEUR)
+	@mkdir -p t/bin
+	$(LINK) $^ $(LIBS_CDB)
