@@ -47,7 +47,8 @@ long usermap_find(const str *text, const char *addr, size_t n);
  * a bad line stops the whole run and leaves both files as they were. */
 int usermap_commit(const str *text, const struct adm_owner *o, int write_text);
 
-/* control/aliases -> aliases.cdb; 1 ok, 0 error (logged with the line) */
+/* control/aliases -> aliases.cdb; 1 ok, 0 a bad line (logged with its
+ * number; the old cdb stays), -1 a system error (logged) */
 int aliasmap_compile(void);
 
 /* Creates the Maildir (and its parents under mail/) with the Maildir++

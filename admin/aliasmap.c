@@ -21,11 +21,13 @@ struct alias_ctx {
 	str keys;          /* keys so far, NUL-separated, for duplicates */
 	str key, val, tmp;
 	unsigned long line;
+	int data;          /* 1 once a bad line was reported */
 };
 
-static void bad(const struct alias_ctx *c, const char *what, const char *why)
+static void bad(struct alias_ctx *c, const char *what, const char *why)
 {
 	char b[FMT_ULONG + 1];
+	c->data = 1;
 	b[fmt_ulong(b, c->line)] = 0;
 	log_line("fatal: control/aliases line ", b, ": ", what, why ? ": " : "", why ? why : "", (char *)0);
 }
@@ -168,5 +170,5 @@ out:
 	str_free(&c.key);
 	str_free(&c.val);
 	str_free(&c.tmp);
-	return ok;
+	return ok ? 1 : c.data ? 0 : -1;
 }

@@ -248,7 +248,7 @@ static int aliases(const struct setup *s)
 	} else if (!str_appends(&t, "#postmaster: you@example.org\n")) {
 		return 0;
 	}
-	ok = create_file("control/aliases", t.s, t.len, 0644) && aliasmap_compile();
+	ok = create_file("control/aliases", t.s, t.len, 0644) && aliasmap_compile() == 1;
 	str_free(&t);
 	str_free(&a);
 	return ok;

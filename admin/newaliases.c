@@ -11,6 +11,9 @@ int main(int argc, char **argv)
 	umask(022);
 	if (argc > 1) log_fatal(EX_USAGE, "usage: facteur-newaliases", (char *)0);
 	if (!adm_lock()) return EX_TEMPFAIL;
-	if (!aliasmap_compile()) return EX_DATAERR;
-	return 0;
+	switch (aliasmap_compile()) {
+	case 1: return 0;
+	case 0: return EX_DATAERR;
+	default: return EX_TEMPFAIL;
+	}
 }
