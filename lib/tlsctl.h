@@ -20,4 +20,22 @@ int tlsctl_active(void);
  * connection is unusable and the caller exits. */
 int tlsctl_starttls(bufin *in, str *info);
 
+/* 1 when STARTTLS may be offered now: an engine is there and the
+ * connection is not encrypted yet. */
+int tlsctl_available(void);
+/* "PROTOCOL CIPHER" of the running TLS session, for Received headers and
+ * logs: after tlsctl_starttls, or with implicit TLS, where the engine
+ * writes that line on the control descriptor once its handshake is done
+ * (read here on the first call, with TLSCTL_TIMEOUT_MS). 1 ok, 0 none. */
+int tlsctl_info(str *info);
+/* Call first thing in main, before priv_drop, with main's argv. When no
+ * engine runs this connection ($FACTEUR_TLSCTL unset) and either implicit
+ * (-t) is asked or $FACTEUR_HOME/control/tls/cert.pem exists, exec
+ * `facteur-tlsd [-t] argv...` (found beside argv[0], else in $PATH).
+ * Returns only when it did not exec: 0 carry on in plaintext (no STARTTLS
+ * offered); -1 implicit TLS was asked and is impossible (caller exits). The
+ * engine always sets FACTEUR_TLSCTL for its child (empty when it offers
+ * no STARTTLS), so this never loops. */
+int tlsctl_maybe_exec_engine(char **argv, int implicit);
+
 #endif

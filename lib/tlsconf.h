@@ -1,0 +1,72 @@
+/* tlsconf.h: OpenSSL context setup, in one place for every TLS endpoint:
+ * the server side used by facteur-tlsd and the client side a remote
+ * delivery agent uses for STARTTLS to peers. Protocol programs never
+ * include this (they never link OpenSSL); only the TLS engine and SMTP
+ * client do.
+ *
+ * Policy: TLS 1.2 and 1.3 only; TLS 1.2 with ECDHE + AEAD suites only;
+ * key exchange groups X25519 then P-256; no compression, no
+ * renegotiation; no session tickets and no session cache (every
+ * connection is its own process, so a cache would never hit, and tickets
+ * would need a shared key kept somewhere: none is safer).
+ *
+ * Server certificates (under $FACTEUR_HOME/control/tls/):
+ *   cert.pem, key.pem          the default certificate chain and its key
+ *   DOMAIN/cert.pem, key.pem   chosen when the client's SNI names DOMAIN
+ *                              (lower case, exact match; a trailing dot
+ *                              in the SNI name is ignored)
+ * cert.pem holds the leaf certificate first, then its intermediates. */
+#ifndef FACTEUR_TLSCONF_H
+#define FACTEUR_TLSCONF_H
+#include <openssl/ssl.h>
+#include "str.h"
+
+#define TLSCONF_DIR        "control/tls"
+#define TLSCONF_SNI_MAX    256     /* per-domain certificates loaded at most */
+#define TLSCONF_NAME_MAX   253     /* longest DNS name accepted for SNI */
+#define TLSCONF_INFO_MAX   128     /* "PROTOCOL CIPHER" */
+
+/* The TLS 1.2 suites offered: forward secrecy and AEAD only. */
+#define TLSCONF_CIPHERS \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+#define TLSCONF_GROUPS "X25519:P-256"
+
+struct tlsconf_server;
+
+/* 1 when $FACTEUR_HOME/control/tls/cert.pem exists (a stat: no key is
+ * read). 0 when missing, -1 on another error. */
+int tlsconf_server_available(void);
+
+/* Load the default certificate and key and every per-domain pair. Reads
+ * the private keys: call only in the process that keeps them (the engine,
+ * as root, after it has forked the protocol program). 0 on error, with a
+ * one-line reason in err. */
+struct tlsconf_server *tlsconf_server_load(str *err);
+/* the context to create a server SSL from (SNI switches it per domain) */
+SSL_CTX *tlsconf_server_ctx(const struct tlsconf_server *s);
+/* the SNI name the client asked for and that we had a certificate for,
+ * or 0 when the default certificate was used */
+const char *tlsconf_server_sni(const struct tlsconf_server *s, const SSL *ssl);
+void tlsconf_server_free(struct tlsconf_server *s);
+
+/* The protocol policy above, applied to any context; 1 ok, 0 error. */
+int tlsconf_harden(SSL_CTX *ctx);
+
+/* A client context. verify: 1 checks the peer's chain against the
+ * system's CA store (the caller also calls tlsconf_client_prepare with
+ * the host name); 0 encrypts without authenticating (opportunistic
+ * STARTTLS). 0 on error, reason in err. */
+SSL_CTX *tlsconf_client_new(int verify, str *err);
+/* Set SNI to host and, with verify, require the certificate to match it.
+ * 1 ok, 0 error. */
+int tlsconf_client_prepare(SSL *ssl, const char *host, int verify);
+
+/* "TLSv1.3 TLS_AES_256_GCM_SHA384" for logs, Received headers and the
+ * engine's control channel. */
+int tlsconf_describe(const SSL *ssl, str *out);
+/* the last OpenSSL error as one line, appended to out (queue emptied) */
+void tlsconf_error(str *out);
+
+#endif

@@ -1,0 +1,236 @@
+/* tlsd.c: facteur-tlsd [-t] PROG ARGS... -- the TLS engine's main: the
+ * arguments and environment, the fork of the protocol program (before any
+ * key is read), the key loading as root, the drop to facteur-tls, then
+ * the relay (engine.c). Started as root by tcpserver/systemd or by a
+ * protocol program's tlsctl_maybe_exec_engine; trusts its command line and
+ * the instance's control/tls/ files, nothing from the network. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "engine.h"
+#include "exitcodes.h"
+#include "fmt.h"
+#include "log.h"
+#include "priv.h"
+#include "scan.h"
+#include "tlsconf.h"
+
+#define TLSD_TIMEOUT_MAX 86400    /* seconds: larger overrides are refused */
+
+static _Noreturn void usage(void)
+{
+	log_fatal(EX_USAGE, "usage: facteur-tlsd [-t] PROG [ARGS...]", (char *)0);
+}
+
+/* seconds from the environment, or def (ms) */
+static int env_timeout_ms(const char *name, int def)
+{
+	const char *e = getenv(name);
+	unsigned long long v;
+
+	if (!e || !*e) return def;
+	if (scan_ulong(e, strlen(e), &v) != strlen(e) || v == 0 || v > TLSD_TIMEOUT_MAX) {
+		log_line("warning: ignoring ", name, "=", e, (char *)0);
+		return def;
+	}
+	return (int)v * 1000;
+}
+
+static void set_addr_env(const char *ipname, const char *portname, const struct sockaddr_storage *ss)
+{
+	char ip[INET6_ADDRSTRLEN];
+	char port[FMT_ULONG + 1];
+	unsigned p;
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+		if (!inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof ip)) return;
+		p = ntohs(s4->sin_port);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+			if (!inet_ntop(AF_INET, (const char *)&s6->sin6_addr + 12, ip, sizeof ip)) return;
+		} else if (!inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof ip)) {
+			return;
+		}
+		p = ntohs(s6->sin6_port);
+	} else {
+		return;
+	}
+	port[fmt_ulong(port, p)] = 0;
+	setenv(ipname, ip, 1);
+	setenv(portname, port, 1);
+}
+
+/* The program's fd 0 becomes a pipe, so it can no longer ask the socket
+ * who the client is: say it in the environment, as tcpserver does. */
+static void tcp_env(void)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	if (getenv("TCPREMOTEIP")) return;
+	len = sizeof ss;
+	memset(&ss, 0, sizeof ss);
+	if (getpeername(0, (struct sockaddr *)&ss, &len) != 0) return;
+	set_addr_env("TCPREMOTEIP", "TCPREMOTEPORT", &ss);
+	len = sizeof ss;
+	memset(&ss, 0, sizeof ss);
+	if (getsockname(0, (struct sockaddr *)&ss, &len) == 0)
+		set_addr_env("TCPLOCALIP", "TCPLOCALPORT", &ss);
+	if (!getenv("PROTO")) setenv("PROTO", "TCP", 1);
+}
+
+static void nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0) (void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+static int exit_status(pid_t pid)
+{
+	int st;
+
+	for (;;) {
+		if (waitpid(pid, &st, 0) == pid) break;
+		if (errno != EINTR) return EX_OSERR;
+	}
+	if (WIFEXITED(st)) return WEXITSTATUS(st);
+	if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
+	return EX_SOFTWARE;
+}
+
+/* after the fork, a fatal error still waits for the program it started */
+static _Noreturn void fatal_after_fork(pid_t pid, int code, int fds[4], const char *what, const char *detail)
+{
+	int i;
+
+	log_line("fatal: ", what, detail ? ": " : "", detail ? detail : "", (char *)0);
+	for (i = 0; i < 4; i++) if (fds[i] >= 0) close(fds[i]);
+	close(0);
+	close(1);
+	(void)exit_status(pid);
+	_exit(code);
+}
+
+int main(int argc, char **argv)
+{
+	int implicit = 0, i = 1;
+	int up[2], down[2], ctl[2], ours[4];
+	int orig_fl0, orig_fl1;
+	char num[FMT_ULONG + 1];
+	const char *remote;
+	struct tlsconf_server *conf;
+	struct tlsd *t;
+	str err = STR_ZERO;
+	pid_t pid;
+	int avail, end;
+
+	log_setprog("facteur-tlsd");
+	while (i < argc && argv[i][0] == '-') {
+		if (strcmp(argv[i], "--") == 0) { i++; break; }
+		if (strcmp(argv[i], "-t") == 0) implicit = 1;
+		else usage();
+		i++;
+	}
+	if (i >= argc) usage();
+	/* a closed fd 2 would make our socketpair land there */
+	if (fcntl(2, F_GETFD) < 0 && open("/dev/null", O_WRONLY) != 2) _exit(EX_OSERR);
+	if (fcntl(0, F_GETFD) < 0 || fcntl(1, F_GETFD) < 0)
+		log_fatal(EX_USAGE, "fatal: no connection on fd 0 and fd 1", (char *)0);
+
+	unsetenv("FACTEUR_TLS");
+	avail = tlsconf_server_available();
+	if (avail != 1) {
+		if (implicit)
+			log_fatal(EX_CONFIG, "fatal: no certificate in control/tls/cert.pem: no implicit TLS", (char *)0);
+		/* no certificate: the program runs alone and offers no STARTTLS;
+		 * an empty FACTEUR_TLSCTL stops it from calling us again */
+		setenv("FACTEUR_TLSCTL", "", 1);
+		execvp(argv[i], argv + i);
+		log_fatalsys(EX_UNAVAILABLE, "fatal: unable to run ", argv[i], (char *)0);
+	}
+
+	tcp_env();
+	remote = getenv("TCPREMOTEIP");
+	if (!remote || !*remote) remote = "unknown";
+	if (pipe2(up, O_CLOEXEC) != 0 || pipe2(down, O_CLOEXEC) != 0 ||
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl) != 0)
+		log_fatalsys(EX_OSERR, "fatal: unable to create pipes", (char *)0);
+	num[fmt_ulong(num, (unsigned long long)ctl[1])] = 0;
+	setenv("FACTEUR_TLSCTL", num, 1);
+	if (implicit) setenv("FACTEUR_TLS", "1", 1);
+
+	/* fork before any key is read: the program never holds one, not even
+	 * in a copy of our memory */
+	pid = fork();
+	if (pid < 0) log_fatalsys(EX_OSERR, "fatal: unable to fork", (char *)0);
+	if (pid == 0) {
+		int fl;
+		if (dup2(up[0], 0) != 0 || dup2(down[1], 1) != 1)
+			log_fatalsys(EX_OSERR, "fatal: unable to set up the program's input", (char *)0);
+		fl = fcntl(ctl[1], F_GETFD);
+		if (fl < 0 || fcntl(ctl[1], F_SETFD, fl & ~FD_CLOEXEC) != 0)
+			log_fatalsys(EX_OSERR, "fatal: unable to pass the control channel", (char *)0);
+		execvp(argv[i], argv + i);
+		log_fatalsys(EX_UNAVAILABLE, "fatal: unable to run ", argv[i], (char *)0);
+	}
+	close(up[0]);
+	close(down[1]);
+	close(ctl[1]);
+	ours[0] = up[1];
+	ours[1] = down[0];
+	ours[2] = ctl[0];
+	ours[3] = -1;
+	signal(SIGPIPE, SIG_IGN);
+
+	conf = tlsconf_server_load(&err);
+	if (!conf) {
+		if (!str_0(&err)) fatal_after_fork(pid, EX_CONFIG, ours, "unable to load the certificate", 0);
+		fatal_after_fork(pid, EX_CONFIG, ours, err.s, 0);
+	}
+	str_free(&err);
+	if (!priv_drop(PRIV_TLSUSER))
+		fatal_after_fork(pid, EX_CONFIG, ours, "unable to switch to user " PRIV_TLSUSER, strerror(errno));
+	/* the keys are in our memory: no core dumps, no ptrace by our uid */
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+
+	t = malloc(sizeof *t);
+	if (!t) fatal_after_fork(pid, EX_OSERR, ours, "out of memory", 0);
+	tlsd_init(t, 0, 1, up[1], down[0], ctl[0], implicit, conf, remote);
+	t->handshake_ms = env_timeout_ms("FACTEUR_TLS_HANDSHAKE_TIMEOUT", t->handshake_ms);
+	t->idle_ms = env_timeout_ms("FACTEUR_TLS_IDLE_TIMEOUT", t->idle_ms);
+	orig_fl0 = fcntl(0, F_GETFL);
+	orig_fl1 = fcntl(1, F_GETFL);
+	nonblock(0);
+	nonblock(1);
+	nonblock(up[1]);
+	nonblock(down[0]);
+	nonblock(ctl[0]);
+
+	end = tlsd_run(t);
+	(void)end;
+
+	/* whoever else holds a descriptor on fd 0 (a terminal, a test's pipe)
+	 * gets its blocking mode back */
+	if (orig_fl0 >= 0) (void)fcntl(0, F_SETFL, orig_fl0);
+	if (orig_fl1 >= 0) (void)fcntl(1, F_SETFL, orig_fl1);
+	(void)shutdown(1, SHUT_WR);
+	close(0);
+	close(1);
+	if (t->to_prog >= 0) close(t->to_prog);
+	close(t->from_prog);
+	if (t->ctl >= 0) close(t->ctl);
+	tlsd_free(t);
+	free(t);
+	tlsconf_server_free(conf);
+	return exit_status(pid);
+}
