@@ -34,8 +34,9 @@ int adm_lock(void);
  * part (no '/', not starting with '.', no '+', no '%' or '!'), '@', a
  * domain name. Lowercased into out. 1 ok; 0 with a reason in *why. */
 int adm_address(const char *s, size_t n, str *out, const char **why);
-/* the same checks for an alias key or target; bare local parts allowed
- * when allow_bare (alias keys) */
+/* the same checks for an alias key (allow_bare: a bare local part too;
+ * lowercased) or a target (allow_bare 0: '+' allowed, only the domain
+ * lowercased) */
 int adm_alias_address(const char *s, size_t n, int allow_bare, str *out, const char **why);
 
 /* the user map (control/users): "address:hash[:maildir]" lines */

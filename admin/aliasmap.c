@@ -9,6 +9,7 @@
  * part that applies to every local domain; targets are full addresses. */
 #include <errno.h>
 #include <string.h>
+#include <strings.h>
 #include "admin-internal.h"
 #include "cdbmap.h"
 #include "control.h"
@@ -86,9 +87,10 @@ static int entry(struct alias_ctx *c, const char *s, size_t n)
 			bad(c, c->val.s, why);
 			return 0;
 		}
-		if (str_equals(&c->tmp, c->key.s) ||
+		/* local parts compare without case here: local lookups fold it */
+		if ((c->tmp.len == c->key.len && strcasecmp(c->tmp.s, c->key.s) == 0) ||
 		    (!memchr(c->key.s, '@', c->key.len) && c->tmp.len > c->key.len &&
-		     c->tmp.s[c->key.len] == '@' && memcmp(c->tmp.s, c->key.s, c->key.len) == 0 &&
+		     c->tmp.s[c->key.len] == '@' && strncasecmp(c->tmp.s, c->key.s, c->key.len) == 0 &&
 		     (r = domains_islocal(c->tmp.s + c->key.len + 1, c->tmp.len - c->key.len - 1)) != 0)) {
 			bad(c, c->key.s, "the alias points to itself");
 			return 0;

@@ -110,7 +110,15 @@ static int check(const char *s, size_t n, int allow_bare, int allow_plus, str *o
 		if (!domain_check(at + 1, n - (size_t)(at - s) - 1, why)) return 0;
 	}
 	if (!str_copy(out, s, n) || !str_0(out)) { *why = "out of memory"; return 0; }
-	str_lower(out);
+	if (allow_plus && at) {
+		/* a target: another system's local part may be case-sensitive
+		 * (RFC 5321 2.4), so only the domain is folded */
+		size_t i;
+		for (i = (size_t)(at - s) + 1; i < out->len; i++)
+			if (out->s[i] >= 'A' && out->s[i] <= 'Z') out->s[i] = (char)(out->s[i] + 32);
+	} else {
+		str_lower(out);
+	}
 	return 1;
 }
 

@@ -144,7 +144,7 @@ rc, out, err = ft.run("facteur-setup", ["--hostname", "mx.example.com", "--domai
                                         "--postmaster", "Boss@Example.com"], home=h2)
 t.is_(rc, 0, "setup with --postmaster")
 r = subprocess.run(["cdb", "-q", h2 + "/control/aliases.cdb", "postmaster"], stdout=subprocess.PIPE)
-t.is_(r.stdout, b"boss@example.com\0", "postmaster alias compiled")
+t.is_(r.stdout, b"Boss@example.com\0", "postmaster alias compiled (target domain lowercased)")
 h3 = os.path.join(ft.tempdir(), "h3")
 rc, out, err = ft.run("facteur-setup", ["--hostname", "mail.example.com"], home=h3)
 t.is_((rc, read(h3 + "/control/domains")), (0, b"mail.example.com\n"), "without --domain the host name is the local domain")
