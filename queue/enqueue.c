@@ -1,0 +1,139 @@
+/* enqueue.c: the body of facteur-queue. Reads the message (untrusted, any
+ * bytes, copied as is: we add nothing, smtpd adds Received) and the
+ * envelope (untrusted: checked by envscan_feed), and commits them in an
+ * order that makes a crash at any point safe:
+ *   1. mess/ID written and fsynced        (crash: an orphan, cleaned later)
+ *   2. tmp/ID (envelope) written, fsynced  (crash: as above, plus tmp junk)
+ *   3. mess/ fsynced, rename tmp/ID -> todo/ID, todo/ fsynced: committed
+ * Only then does the caller hear 0. Runs as `facteur` in queue/. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include "buf.h"
+#include "enqueue.h"
+#include "errclass.h"
+#include "exitcodes.h"
+#include "fmt.h"
+#include "fsx.h"
+#include "qfile.h"
+
+void enqueue_free(struct enqueue *q)
+{
+	str_free(&q->id);
+	str_free(&q->sender);
+}
+
+static int copy_message(struct enqueue *q, int in, int out)
+{
+	char b[65536];
+
+	for (;;) {
+		long r = fd_read_timeout(in, b, sizeof b, ENQUEUE_READ_TIMEOUT_MS);
+		if (r < 0) {
+			q->err = errno;
+			q->why = errno == ETIMEDOUT ? "timeout reading message" : "unable to read message";
+			return errno == ETIMEDOUT ? QQ_TIMEOUT : QQ_READ;
+		}
+		if (r == 0) return QQ_OK;
+		if (!fd_writeall(out, b, (size_t)r, -1)) {
+			q->err = errno;
+			q->why = "unable to write message";
+			return err_qqexit(errno);
+		}
+		q->size += (size_t)r;
+	}
+}
+
+/* reads the envelope up to its final NUL, never past it */
+static int read_envelope(struct enqueue *q, int in, str *env)
+{
+	struct envscan e = { 0, 0, 0 };
+	char b[8192];
+
+	for (;;) {
+		int r = envscan_feed(&e, env->s, env->len);
+		long n;
+
+		if (r == 1) {
+			if (e.pos != env->len) { q->why = "data after the envelope"; return QQ_ENVELOPE; }
+			q->nrcpt = e.nrcpt;
+			return QQ_OK;
+		}
+		if (r != 0) { q->why = "bad envelope"; return r; }
+		if (env->len >= QUEUE_ENVELOPE_MAX) { q->why = "envelope too large"; return QQ_ENVELOPE; }
+		n = fd_read_timeout(in, b, sizeof b, ENQUEUE_READ_TIMEOUT_MS);
+		if (n < 0) {
+			q->err = errno;
+			q->why = errno == ETIMEDOUT ? "timeout reading envelope" : "unable to read envelope";
+			return errno == ETIMEDOUT ? QQ_TIMEOUT : QQ_READ;
+		}
+		if (n == 0) { q->why = "envelope cut short"; return QQ_READ; }
+		if (env->len + (size_t)n > QUEUE_ENVELOPE_MAX) { q->why = "envelope too large"; return QQ_ENVELOPE; }
+		if (!str_append(env, b, (size_t)n)) { q->why = "out of memory"; return QQ_NOMEM; }
+	}
+}
+
+int enqueue_run(struct enqueue *q, int msgfd, int envfd)
+{
+	str mess = STR_ZERO, tmp = STR_ZERO, todo = STR_ZERO, env = STR_ZERO;
+	int fd = -1, code;
+
+	q->why = "";
+	if (!uniq_make(&q->id) || !str_0(&q->id) ||
+	    !qpath(&mess, QDIR_MESS, q->id.s, 0) || !qpath(&tmp, QDIR_TMP, q->id.s, 0) ||
+	    !qpath(&todo, QDIR_TODO, q->id.s, 0)) {
+		q->why = "out of memory";
+		code = QQ_NOMEM;
+		goto out;
+	}
+	fd = open(mess.s, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	/* a fresh instance: facteur-send has not made the directories yet */
+	if (fd < 0 && errno == ENOENT && qdirs_make())
+		fd = open(mess.s, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) { q->err = errno; q->why = "unable to create queue/mess file"; code = err_qqexit(errno); goto out; }
+	code = copy_message(q, msgfd, fd);
+	if (code != QQ_OK) goto fail;
+	if (fsync(fd) != 0) { q->err = errno; q->why = "unable to sync message"; code = err_qqexit(errno); goto fail; }
+	if (close(fd) != 0) { fd = -1; q->err = errno; q->why = "unable to close message"; code = err_qqexit(errno); goto fail; }
+	fd = -1;
+	code = read_envelope(q, envfd, &env);
+	if (code != QQ_OK) goto fail;
+	if (!str_copys(&q->sender, env.s + 1)) { q->why = "out of memory"; code = QQ_NOMEM; goto fail; }
+	if (!fsx_writefile(tmp.s, env.s, env.len, 0600)) {
+		q->err = errno; q->why = "unable to write envelope"; code = err_qqexit(errno); goto fail;
+	}
+	if (!fsx_syncdir(QDIR_MESS)) { q->err = errno; q->why = "unable to sync queue/mess"; code = err_qqexit(errno); goto fail; }
+	if (rename(tmp.s, todo.s) != 0) { q->err = errno; q->why = "unable to commit envelope"; code = err_qqexit(errno); goto fail; }
+	if (!fsx_syncdir(QDIR_TODO)) {
+		/* the rename may or may not survive a power loss: take it back so
+		 * that the client retries rather than trusting a 250 */
+		int e = errno;
+		unlink(todo.s);
+		errno = e;
+		q->err = e;
+		q->why = "unable to sync queue/todo";
+		code = err_qqexit(errno);
+		goto fail;
+	}
+	qtrigger_poke('t');
+	code = QQ_OK;
+	goto out;
+fail:
+	{
+		int e = errno;
+		if (fd >= 0) close(fd);
+		fd = -1;
+		unlink(tmp.s);
+		unlink(mess.s);
+		errno = e;
+	}
+out:
+	if (fd >= 0) close(fd);
+	str_free(&mess);
+	str_free(&tmp);
+	str_free(&todo);
+	str_free(&env);
+	return code;
+}

@@ -1,0 +1,361 @@
+/* qfile.c: queue file formats and helpers (see qfile.h). Parses files that
+ * only facteur's programs write, but defensively: lengths are checked and a
+ * malformed file is an error. Runs as `facteur`. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "exitcodes.h"
+#include "fsx.h"
+#include "qfile.h"
+#include "scan.h"
+
+int qaddr_ok(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n > QUEUE_ADDR_MAX) return 0;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20 || c == 0x7f) return 0;
+	}
+	return 1;
+}
+
+int envscan_feed(struct envscan *e, const char *s, size_t n)
+{
+	while (e->stage != 2) {
+		const char *z;
+		size_t flen;
+
+		if (e->pos >= n) return 0;
+		if (e->stage == 1 && s[e->pos] == 0) {
+			if (e->nrcpt == 0) return QQ_ENVELOPE;
+			e->pos++;
+			e->stage = 2;
+			break;
+		}
+		if (s[e->pos] != (e->stage == 0 ? 'F' : 'T')) return QQ_ENVELOPE;
+		z = memchr(s + e->pos, 0, n - e->pos);
+		if (!z) {
+			/* an address cannot be longer than this: stop reading early */
+			if (n - e->pos - 1 > QUEUE_ADDR_MAX) return QQ_ADDR_TOOLONG;
+			return 0;
+		}
+		flen = (size_t)(z - (s + e->pos));
+		if (flen - 1 > QUEUE_ADDR_MAX) return QQ_ADDR_TOOLONG;
+		if (!qaddr_ok(s + e->pos + 1, flen - 1)) return QQ_ENVELOPE;
+		if (e->stage == 1) {
+			if (flen == 1) return QQ_ENVELOPE;   /* empty recipient */
+			if (++e->nrcpt > QUEUE_RCPT_MAX) return QQ_ENVELOPE;
+		}
+		e->pos += flen + 1;
+		e->stage = 1;
+	}
+	return 1;
+}
+
+static void rcpt_free(struct qrcpt *r)
+{
+	str_free(&r->addr);
+	str_free(&r->reason);
+}
+
+void qinfo_free(struct qinfo *q)
+{
+	size_t i;
+
+	for (i = 0; i < q->nr; i++) rcpt_free(&q->r[i]);
+	free(q->r);
+	q->r = 0;
+	q->nr = 0;
+	str_free(&q->sender);
+}
+
+static struct qrcpt *rcpt_add(struct qinfo *q)
+{
+	struct qrcpt *r;
+
+	if (q->nr >= QUEUE_RCPT_MAX) { errno = EINVAL; return 0; }
+	r = realloc(q->r, (q->nr + 1) * sizeof *r);
+	if (!r) { errno = ENOMEM; return 0; }
+	q->r = r;
+	r = &q->r[q->nr++];
+	memset(r, 0, sizeof *r);
+	r->state = RS_PENDING;
+	return r;
+}
+
+int qinfo_from_envelope(struct qinfo *q, const char *s, size_t n,
+                        unsigned long long queued)
+{
+	struct envscan e = { 0, 0, 0 };
+	size_t i;
+
+	memset(q, 0, sizeof *q);
+	if (envscan_feed(&e, s, n) != 1 || e.pos != n) { errno = EINVAL; return 0; }
+	q->queued = queued;
+	if (!str_copys(&q->sender, s + 1)) return 0;
+	for (i = strlen(s) + 1; s[i]; i += strlen(s + i) + 1) {
+		struct qrcpt *r = rcpt_add(q);
+		if (!r || !str_copys(&r->addr, s + i + 1)) { qinfo_free(q); return 0; }
+		r->next = queued;
+	}
+	return 1;
+}
+
+/* one NUL-terminated field at s[*p..n); 0 when there is none */
+static const char *field(const char *s, size_t n, size_t *p, size_t *len)
+{
+	const char *z;
+
+	if (*p >= n) return 0;
+	z = memchr(s + *p, 0, n - *p);
+	if (!z) return 0;
+	*len = (size_t)(z - (s + *p));
+	s += *p;
+	*p += *len + 1;
+	return s;
+}
+
+static int number(const char **f, size_t *len, unsigned long long *v)
+{
+	size_t k = scan_ulong(*f, *len, v);
+
+	if (!k || k >= *len || (*f)[k] != ' ') return 0;
+	*f += k + 1;
+	*len -= k + 1;
+	return 1;
+}
+
+int qinfo_parse(struct qinfo *q, const char *s, size_t n)
+{
+	size_t p = 0, len;
+	const char *f;
+	unsigned long long v;
+
+	memset(q, 0, sizeof *q);
+	f = field(s, n, &p, &len);
+	if (!f || len != 2 || memcmp(f, "V1", 2) != 0) goto bad;
+	f = field(s, n, &p, &len);
+	if (!f || len < 2 || f[0] != 'Q' || scan_ulong(f + 1, len - 1, &q->queued) != len - 1)
+		goto bad;
+	f = field(s, n, &p, &len);
+	if (!f || len < 1 || f[0] != 'S' || !qaddr_ok(f + 1, len - 1)) goto bad;
+	if (!str_copy(&q->sender, f + 1, len - 1)) goto nomem;
+	while (p < n) {
+		struct qrcpt *r;
+		char st;
+
+		f = field(s, n, &p, &len);
+		if (!f || len < 3 || f[0] != 'R' || f[2] != ' ') goto bad;
+		st = f[1];
+		if (st != RS_PENDING && st != RS_DONE && st != RS_FAILED && st != RS_BOUNCED)
+			goto bad;
+		f += 3;
+		len -= 3;
+		if (!(r = rcpt_add(q))) goto bad;
+		r->state = st;
+		if (!number(&f, &len, &v) || v > 1000000) goto bad;
+		r->tries = (unsigned)v;
+		if (!number(&f, &len, &r->next)) goto bad;
+		if (len == 0 || !qaddr_ok(f, len)) goto bad;
+		if (!str_copy(&r->addr, f, len)) goto nomem;
+		f = field(s, n, &p, &len);
+		if (!f || len < 1 || f[0] != 'E' || len - 1 > QUEUE_REASON_MAX) goto bad;
+		if (!str_copy(&r->reason, f + 1, len - 1)) goto nomem;
+	}
+	if (q->nr == 0) goto bad;
+	return 1;
+bad:
+	qinfo_free(q);
+	errno = EINVAL;
+	return 0;
+nomem:
+	qinfo_free(q);
+	errno = ENOMEM;
+	return 0;
+}
+
+int qinfo_format(const struct qinfo *q, str *out)
+{
+	size_t i;
+
+	str_clear(out);
+	if (!str_append(out, "V1", 3) || !str_appendc(out, 'Q') ||
+	    !str_appendu(out, q->queued) || !str_appendc(out, 0) ||
+	    !str_appendc(out, 'S') || !str_append(out, q->sender.s, q->sender.len) ||
+	    !str_appendc(out, 0)) return 0;
+	for (i = 0; i < q->nr; i++) {
+		const struct qrcpt *r = &q->r[i];
+		if (!str_appendc(out, 'R') || !str_appendc(out, r->state) ||
+		    !str_appendc(out, ' ') || !str_appendu(out, r->tries) ||
+		    !str_appendc(out, ' ') || !str_appendu(out, r->next) ||
+		    !str_appendc(out, ' ') || !str_append(out, r->addr.s, r->addr.len) ||
+		    !str_appendc(out, 0) || !str_appendc(out, 'E') ||
+		    !str_append(out, r->reason.s, r->reason.len) || !str_appendc(out, 0))
+			return 0;
+	}
+	return 1;
+}
+
+int qpath(str *out, const char *dir, const char *id, const char *suffix)
+{
+	return str_copys(out, dir) && str_appendc(out, '/') && str_appends(out, id) &&
+	       str_appends(out, suffix ? suffix : "") && str_0(out);
+}
+
+/* the whole of a small queue file, bounded; 1 ok, 0 missing, -1 error */
+static int slurp(const char *path, str *out, size_t max)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	char b[8192];
+
+	str_clear(out);
+	if (fd < 0) return errno == ENOENT ? 0 : -1;
+	for (;;) {
+		ssize_t r = read(fd, b, sizeof b);
+		if (r < 0) { if (errno == EINTR) continue; close(fd); return -1; }
+		if (r == 0) break;
+		if (out->len + (size_t)r > max) { close(fd); errno = EFBIG; return -1; }
+		if (!str_append(out, b, (size_t)r)) { close(fd); return -1; }
+	}
+	close(fd);
+	return 1;
+}
+
+/* an info file holds the envelope plus per-recipient numbers and reasons */
+#define QINFO_FILE_MAX (QUEUE_ENVELOPE_MAX + (size_t)QUEUE_RCPT_MAX * (QUEUE_REASON_MAX + 64))
+
+int qinfo_read(const char *id, struct qinfo *q)
+{
+	str p = STR_ZERO, c = STR_ZERO;
+	int r;
+
+	if (!qpath(&p, QDIR_INFO, id, 0)) return -1;
+	r = slurp(p.s, &c, QINFO_FILE_MAX);
+	if (r == 1 && !qinfo_parse(q, c.s, c.len)) r = -1;
+	str_free(&p);
+	str_free(&c);
+	return r;
+}
+
+int qtodo_read(const char *id, struct qinfo *q, unsigned long long queued)
+{
+	str p = STR_ZERO, c = STR_ZERO;
+	int r;
+
+	if (!qpath(&p, QDIR_TODO, id, 0)) return -1;
+	r = slurp(p.s, &c, QUEUE_ENVELOPE_MAX);
+	if (r == 1 && !qinfo_from_envelope(q, c.s, c.len, queued)) r = -1;
+	str_free(&p);
+	str_free(&c);
+	return r;
+}
+
+int qinfo_write(const char *id, const struct qinfo *q)
+{
+	str tmp = STR_ZERO, dst = STR_ZERO, c = STR_ZERO;
+	int ok = 0;
+
+	if (qpath(&tmp, QDIR_TMP, id, ".info") && qpath(&dst, QDIR_INFO, id, 0) &&
+	    qinfo_format(q, &c)) {
+		unlink(tmp.s);
+		ok = fsx_writefile(tmp.s, c.s, c.len, 0600) && rename(tmp.s, dst.s) == 0 &&
+		     fsx_syncdir(QDIR_INFO);
+		if (!ok) { int e = errno; unlink(tmp.s); errno = e; }
+	}
+	str_free(&tmp);
+	str_free(&dst);
+	str_free(&c);
+	return ok;
+}
+
+void qreason_clean(str *r)
+{
+	size_t i;
+
+	while (r->len && (r->s[r->len - 1] == '\n' || r->s[r->len - 1] == '\r' ||
+	                  r->s[r->len - 1] == ' '))
+		r->len--;
+	if (r->len > QUEUE_REASON_MAX) r->len = QUEUE_REASON_MAX;
+	for (i = 0; i < r->len; i++) {
+		unsigned char c = (unsigned char)r->s[i];
+		if (c < 0x20 || c >= 0x7f) r->s[i] = '?';
+	}
+}
+
+static int executable(const char *p)
+{
+	struct stat st;
+	return stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, X_OK) == 0;
+}
+
+int qprog_find(const char *name, const char *envvar, str *out)
+{
+	const char *e = envvar ? getenv(envvar) : 0;
+	char self[4096];
+	ssize_t n;
+
+	if (e && *e) return str_copys(out, e) && str_0(out);
+	n = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (n > 0) {
+		char *slash;
+		self[n] = 0;
+		slash = strrchr(self, '/');
+		if (slash) {
+			if (!str_copy(out, self, (size_t)(slash - self) + 1) ||
+			    !str_appends(out, name) || !str_0(out)) return 0;
+			if (executable(out->s)) return 1;
+		}
+	}
+	e = getenv("PATH");
+	while (e && *e) {
+		const char *c = strchr(e, ':');
+		size_t l = c ? (size_t)(c - e) : strlen(e);
+		if (l) {
+			if (!str_copy(out, e, l) || !str_appendc(out, '/') ||
+			    !str_appends(out, name) || !str_0(out)) return 0;
+			if (executable(out->s)) return 1;
+		}
+		e = c ? c + 1 : 0;
+	}
+	return 0;
+}
+
+int qtrigger_poke(char c)
+{
+	int fd = open(QFIFO, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	ssize_t w;
+
+	if (fd < 0) return 0;   /* ENXIO: facteur-send is not running */
+	w = write(fd, &c, 1);
+	close(fd);
+	return w == 1;
+}
+
+int qid_ok(const char *name)
+{
+	size_t i;
+
+	if (!name[0] || name[0] == '.') return 0;
+	for (i = 0; name[i]; i++) {
+		char c = name[i];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || c == '.')) return 0;
+		if (i > 100) return 0;
+	}
+	return 1;
+}
+
+int qdirs_make(void)
+{
+	static const char *const dirs[] = { QDIR_TMP, QDIR_MESS, QDIR_TODO, QDIR_INFO };
+	size_t i;
+
+	for (i = 0; i < sizeof dirs / sizeof dirs[0]; i++)
+		if (mkdir(dirs[i], 0700) != 0 && errno != EEXIST) return 0;
+	return 1;
+}

@@ -1,0 +1,108 @@
+/* qfile.h: the on-disk queue shared by facteur-queue, facteur-send and
+ * facteur-qstat: directory names, the envelope format (qmail-queue's), the
+ * per-recipient state file, and finding sibling programs. The layout and
+ * the crash-safety argument are in queue/README.md and facteur-send(8).
+ * Trusts the queue directory (only facteur's programs write there) but
+ * still parses its files defensively: a truncated or corrupt file is an
+ * error, never a crash. Runs as `facteur`. */
+#ifndef FACTEUR_QFILE_H
+#define FACTEUR_QFILE_H
+#include <stddef.h>
+#include <time.h>
+#include "str.h"
+
+/* relative to $FACTEUR_HOME/queue, the working directory of every queue
+ * program once it has started */
+#define QDIR_TMP   "tmp"
+#define QDIR_MESS  "mess"
+#define QDIR_TODO  "todo"
+#define QDIR_INFO  "info"
+#define QFIFO      "trigger"
+
+#define QUEUE_ADDR_MAX      1000     /* one envelope address, bytes */
+#define QUEUE_RCPT_MAX      10000    /* recipients of one message */
+#define QUEUE_ENVELOPE_MAX  (4u << 20)  /* whole envelope, bytes */
+#define QUEUE_REASON_MAX    900      /* a stored failure reason, bytes */
+#define QUEUE_ORPHAN_AGE    (36L * 3600)  /* > facteur-queue's run limit */
+
+/* the byte facteur-qstat -r writes on the trigger: retry everything now
+ * (anything else just says "look at todo/") */
+#define QTRIGGER_RETRY 'R'
+
+/* Incremental scanner for the envelope `F`sender`\0` (`T`rcpt`\0`)* `\0`.
+ * Feed it the whole buffer read so far; it resumes where it stopped. */
+struct envscan {
+	size_t pos;      /* bytes accepted */
+	size_t nrcpt;
+	int stage;       /* 0 want F, 1 want T or end, 2 complete */
+};
+/* 1 complete (pos = envelope length), 0 need more, or a QQ_ exit code
+ * (QQ_ENVELOPE, QQ_ADDR_TOOLONG) for a malformed envelope */
+int envscan_feed(struct envscan *e, const char *s, size_t n);
+/* 1 when an envelope address holds only printable bytes (no control
+ * byte, no NUL) and fits QUEUE_ADDR_MAX */
+int qaddr_ok(const char *s, size_t n);
+
+/* per-recipient states in info/ID */
+#define RS_PENDING   'P'   /* to try at `next` */
+#define RS_DONE      'D'   /* delivered */
+#define RS_FAILED    'F'   /* failed for good; the bounce is still to send */
+#define RS_BOUNCED   'X'   /* failed, bounced (or the bounce was dropped) */
+
+struct qrcpt {
+	str addr;
+	str reason;          /* last result line: "5.1.1 no such user" */
+	char state;
+	unsigned tries;
+	unsigned long long next;   /* time of the next attempt */
+	int busy;            /* facteur-send only: a delivery is running */
+	int remote;          /* facteur-send only: not a local domain */
+	int permfail;        /* facteur-send only: the failure was remote SMTP */
+};
+
+struct qinfo {
+	str sender;
+	unsigned long long queued;  /* arrival time */
+	struct qrcpt *r;
+	size_t nr;
+};
+
+void qinfo_free(struct qinfo *q);
+/* from a complete envelope (as written in todo/): all recipients pending,
+ * next attempt now; 1 ok, 0 error (errno) */
+int qinfo_from_envelope(struct qinfo *q, const char *s, size_t n,
+                        unsigned long long queued);
+/* the info/ID file format, NUL-separated fields:
+ *   "V1" "Q<queued>" "S<sender>" then per recipient
+ *   "R<state> <tries> <next> <address>" "E<reason>"
+ * 1 ok, 0 malformed (errno EINVAL) or no memory */
+int qinfo_parse(struct qinfo *q, const char *s, size_t n);
+int qinfo_format(const struct qinfo *q, str *out);
+/* read info/ID (or todo/ID when todo is 1); 1 ok, 0 missing, -1 error */
+int qinfo_read(const char *id, struct qinfo *q);
+int qtodo_read(const char *id, struct qinfo *q, unsigned long long queued);
+/* write info/ID atomically: tmp/ID.info, fsync, rename, fsync info/ */
+int qinfo_write(const char *id, const struct qinfo *q);
+
+/* keep a reason printable and bounded before it is stored or quoted */
+void qreason_clean(str *r);
+
+/* a program: $envvar when set, else next to our own executable, else on
+ * $PATH; 1 found (out NUL-terminated), 0 not found */
+int qprog_find(const char *name, const char *envvar, str *out);
+
+/* nudge facteur-send through the FIFO without ever blocking; 1 when a
+ * reader was there */
+int qtrigger_poke(char c);
+
+/* create the queue's subdirectories that are missing; 1 ok */
+int qdirs_make(void);
+
+/* "mess/ID" etc., NUL-terminated */
+int qpath(str *out, const char *dir, const char *id, const char *suffix);
+
+/* 1 when name looks like a queue id (digits, dots, hex): guards against
+ * stray files in the queue directories */
+int qid_ok(const char *name);
+
+#endif

@@ -1,0 +1,722 @@
+/* sched.c: facteur-send's scheduler. Turns committed envelopes (todo/)
+ * into per-recipient state files (info/), runs facteur-local and
+ * facteur-remote within the concurrency limits, records each result in
+ * info/ID (temp file, fsync, rename, fsync dir) before anything else
+ * depends on it, retries with exponential backoff, and hands permanent
+ * failures to bounce.c. Trusts the queue files (written by facteur's own
+ * programs, parsed defensively) and treats its children's output as
+ * untrusted text (bounded, cleaned). Runs as `facteur` in queue/. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "control.h"
+#include "errclass.h"
+#include "exitcodes.h"
+#include "fmt.h"
+#include "fsx.h"
+#include "log.h"
+#include "qfile.h"
+#include "sched.h"
+#include "users.h"
+
+static void u2s(char b[FMT_ULONG + 1], unsigned long long u) { b[fmt_ulong(b, u)] = 0; }
+
+static int ctl(const char *rel, unsigned long long *v, unsigned long long def,
+               unsigned long long min, unsigned long long max)
+{
+	if (control_readulong(rel, v, def) < 0) {
+		log_line("warning: ignoring junk in ", rel, (char *)0);
+		*v = def;
+	}
+	if (*v < min) *v = min;
+	if (*v > max) *v = max;
+	return 1;
+}
+
+int sched_init(struct sched *s)
+{
+	str dir = STR_ZERO, doms = STR_ZERO;
+	struct stat st;
+	size_t i;
+
+	memset(s, 0, sizeof *s);
+	s->fifo = s->fifo_w = -1;
+	ctl("control/concurrency", &s->conc, SEND_CONC_DEFAULT, 1, SEND_CONC_MAX);
+	ctl("control/concurrencydomain", &s->concdomain, SEND_CONC_DOMAIN_DEFAULT, 1, SEND_CONC_MAX);
+	ctl("control/queuelifetime", &s->lifetime, SEND_LIFETIME_DEFAULT, 0, 10ULL * 365 * 86400);
+	ctl("control/retrybase", &s->retrybase, SEND_RETRYBASE_DEFAULT, 1, 86400);
+	ctl("control/retrymax", &s->retrymax, SEND_RETRYMAX_DEFAULT, 1, 7 * 86400);
+	if (control_readline("control/me", &s->me) <= 0 && !str_copys(&s->me, "localhost")) return 0;
+	if (!str_0(&s->me)) return 0;
+	if (control_readline("control/doublebounceto", &s->doublebounceto) <= 0) {
+		const char *d = s->me.s;
+		if (control_readlines("control/domains", &doms) > 0 && doms.len) d = doms.s;
+		if (!str_copys(&s->doublebounceto, "postmaster@") || !str_appends(&s->doublebounceto, d))
+			return 0;
+	}
+	if (!str_0(&s->doublebounceto)) return 0;
+	str_free(&doms);
+	if (!qprog_find("facteur-local", "FACTEUR_LOCAL", &s->local) &&
+	    !str_copys(&s->local, "facteur-local")) return 0;
+	if (!str_0(&s->local)) return 0;
+	s->have_remote = qprog_find("facteur-remote", "FACTEUR_REMOTE", &s->remote);
+	if (!qprog_find("facteur-queue", 0, &s->queueprog) && !str_copys(&s->queueprog, "facteur-queue"))
+		return 0;
+	if (!str_0(&s->queueprog)) return 0;
+
+	if (!control_path(&dir, "queue") || !str_0(&dir)) return 0;
+	if (chdir(dir.s) != 0) { str_free(&dir); return 0; }
+	str_free(&dir);
+	if (!qdirs_make()) return 0;
+	if (mkfifo(QFIFO, 0600) != 0 && errno != EEXIST) return 0;
+	if (lstat(QFIFO, &st) != 0) return 0;
+	if (!S_ISFIFO(st.st_mode)) { errno = EINVAL; return 0; }
+	s->fifo = open(QFIFO, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (s->fifo < 0) return 0;
+	s->fifo_w = open(QFIFO, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	if (s->fifo_w < 0) return 0;
+	s->njobs_max = (size_t)s->conc;
+	s->jobs = calloc(s->njobs_max, sizeof *s->jobs);
+	if (!s->jobs) return 0;
+	for (i = 0; i < s->njobs_max; i++) s->jobs[i].out = -1;
+	s->want_scan = 1;
+	return 1;
+}
+
+/* the recipient's domain, lowercase, or "" when it has none */
+static int rcpt_domain(const str *addr, str *dom)
+{
+	size_t at = addr->len;
+
+	while (at > 0 && addr->s[at - 1] != '@') at--;
+	str_clear(dom);
+	if (at == 0) return str_0(dom);
+	if (!str_copy(dom, addr->s + at, addr->len - at)) return 0;
+	str_lower(dom);
+	return str_0(dom);
+}
+
+static void classify(struct sched *s, struct msg *m)
+{
+	str dom = STR_ZERO;
+	size_t i;
+
+	for (i = 0; i < m->q.nr; i++) {
+		struct qrcpt *r = &m->q.r[i];
+		r->busy = 0;
+		r->remote = 0;
+		if (!rcpt_domain(&r->addr, &dom) || dom.len == 0) continue;
+		/* on error, local: facteur-local will defer, which is safe */
+		r->remote = domains_islocal(dom.s, dom.len) == 0;
+	}
+	(void)s;
+	str_free(&dom);
+}
+
+static void msg_free(struct msg *m)
+{
+	str_free(&m->id);
+	qinfo_free(&m->q);
+	free(m);
+}
+
+static struct msg *msg_new(const char *id)
+{
+	struct msg *m = calloc(1, sizeof *m);
+
+	if (!m) return 0;
+	if (!str_copys(&m->id, id) || !str_0(&m->id)) { free(m); return 0; }
+	return m;
+}
+
+static void msg_link(struct sched *s, struct msg *m)
+{
+	m->next = s->msgs;
+	s->msgs = m;
+	s->nmsgs++;
+}
+
+/* todo/ID -> info/ID; no delivery starts before todo/ID is gone, so a
+ * crash in between only means doing this again */
+static struct msg *convert(struct sched *s, const char *id)
+{
+	str p = STR_ZERO;
+	struct stat st;
+	struct msg *m;
+	int r;
+
+	if (!qpath(&p, QDIR_TODO, id, 0)) return 0;
+	if (lstat(p.s, &st) != 0) { str_free(&p); return 0; }
+	if (!(m = msg_new(id))) { str_free(&p); return 0; }
+	r = qtodo_read(id, &m->q, (unsigned long long)st.st_mtime);
+	if (r <= 0) {
+		if (r < 0) log_line("warning: unable to read envelope todo/", id, errno == EINVAL ? ": malformed" : "", (char *)0);
+		goto fail;
+	}
+	if (!qinfo_write(id, &m->q)) {
+		log_line("warning: unable to write info/", id, ": ", strerror(errno), ", will try again", (char *)0);
+		goto fail;
+	}
+	if (unlink(p.s) != 0) {
+		log_line("warning: unable to remove todo/", id, ": ", strerror(errno), (char *)0);
+		goto fail;
+	}
+	if (!fsx_syncdir(QDIR_TODO))
+		log_line("warning: unable to sync todo/: ", strerror(errno), (char *)0);
+	classify(s, m);
+	{
+		char n[FMT_ULONG + 1];
+		u2s(n, m->q.nr);
+		log_line("new msg ", id, " from <", m->q.sender.s, "> rcpts ", n, (char *)0);
+	}
+	str_free(&p);
+	return m;
+fail:
+	str_free(&p);
+	msg_free(m);
+	return 0;
+}
+
+static int loaded_in(struct msg *list, struct msg *stop, const char *id)
+{
+	for (; list && list != stop; list = list->next)
+		if (strcmp(list->id.s, id) == 0) return 1;
+	return 0;
+}
+
+void sched_scan(struct sched *s, unsigned long long now)
+{
+	DIR *d;
+	struct dirent *e;
+	struct msg *before = s->msgs, *m;
+	int first = s->last_scan == 0;
+
+	s->want_scan = 0;
+	s->last_scan = now ? now : 1;
+	s->have_remote = qprog_find("facteur-remote", "FACTEUR_REMOTE", &s->remote);
+	d = opendir(QDIR_TODO);
+	if (!d) { log_line("warning: unable to read todo/: ", strerror(errno), (char *)0); return; }
+	while ((e = readdir(d)) != 0) {
+		if (!qid_ok(e->d_name)) continue;
+		if ((m = convert(s, e->d_name)) != 0) msg_link(s, m);
+	}
+	closedir(d);
+	if (!first) return;
+	d = opendir(QDIR_INFO);
+	if (!d) { log_line("warning: unable to read info/: ", strerror(errno), (char *)0); return; }
+	while ((e = readdir(d)) != 0) {
+		int r;
+		if (!qid_ok(e->d_name)) continue;
+		/* converted just now from a todo/ that survived a crash */
+		if (loaded_in(s->msgs, before, e->d_name)) continue;
+		if (!(m = msg_new(e->d_name))) continue;
+		r = qinfo_read(e->d_name, &m->q);
+		if (r <= 0) {
+			if (r < 0) log_line("warning: unable to read info/", e->d_name, ": ", strerror(errno), (char *)0);
+			msg_free(m);
+			continue;
+		}
+		classify(s, m);
+		msg_link(s, m);
+	}
+	closedir(d);
+}
+
+static int exists(const char *dir, const char *id)
+{
+	str p = STR_ZERO;
+	struct stat st;
+	int r = 1;
+
+	if (qpath(&p, dir, id, 0)) r = lstat(p.s, &st) == 0 || errno != ENOENT;
+	str_free(&p);
+	return r;
+}
+
+static void sweep(const char *dir, unsigned long long now, int need_orphan)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	str p = STR_ZERO;
+
+	if (!d) return;
+	while ((e = readdir(d)) != 0) {
+		struct stat st;
+		if (e->d_name[0] == '.') continue;
+		if (!qpath(&p, dir, e->d_name, 0) || lstat(p.s, &st) != 0) continue;
+		if ((unsigned long long)st.st_mtime + QUEUE_ORPHAN_AGE > now) continue;
+		/* facteur-queue gives up long before QUEUE_ORPHAN_AGE, so an old
+		 * message file without an envelope can never become committed */
+		if (need_orphan && (!qid_ok(e->d_name) || exists(QDIR_TODO, e->d_name) ||
+		                    exists(QDIR_INFO, e->d_name))) continue;
+		if (unlink(p.s) == 0) log_line("removed orphan ", p.s, (char *)0);
+	}
+	closedir(d);
+	str_free(&p);
+}
+
+void sched_clean(struct sched *s, unsigned long long now)
+{
+	s->last_clean = now ? now : 1;
+	sweep(QDIR_TMP, now, 0);
+	sweep(QDIR_MESS, now, 1);
+}
+
+static unsigned long long backoff(const struct sched *s, unsigned tries)
+{
+	unsigned long long d = s->retrybase;
+	unsigned i;
+
+	for (i = 1; i < tries && d < s->retrymax; i++) d *= 2;
+	return d > s->retrymax ? s->retrymax : d;
+}
+
+static void msg_unlink(struct sched *s, struct msg *m)
+{
+	struct msg **pp;
+
+	for (pp = &s->msgs; *pp; pp = &(*pp)->next)
+		if (*pp == m) { *pp = m->next; s->nmsgs--; break; }
+}
+
+/* every recipient is done: info/ID goes first (the commit point), then
+ * the message; a crash in between leaves an orphan that sched_clean
+ * removes */
+static void msg_finish(struct sched *s, struct msg *m)
+{
+	str p = STR_ZERO;
+
+	if (qpath(&p, QDIR_INFO, m->id.s, 0)) {
+		if (unlink(p.s) != 0 && errno != ENOENT) {
+			log_line("warning: unable to remove ", p.s, ": ", strerror(errno), (char *)0);
+			m->hold = 0;
+			str_free(&p);
+			return;
+		}
+		fsx_syncdir(QDIR_INFO);
+	}
+	if (qpath(&p, QDIR_MESS, m->id.s, 0)) unlink(p.s);
+	log_line("end msg ", m->id.s, (char *)0);
+	str_free(&p);
+	msg_unlink(s, m);
+	msg_free(m);
+}
+
+/* called when nothing runs for m: bounce, finish, or save; 0 when m is gone */
+static int settle(struct sched *s, struct msg *m, unsigned long long now)
+{
+	size_t i, failed = 0, open = 0;
+
+	for (i = 0; i < m->q.nr; i++) {
+		char st = m->q.r[i].state;
+		if (st == RS_FAILED) failed++;
+		if (st == RS_PENDING) open++;
+	}
+	if (failed && now >= m->hold) {
+		if (bounce_send(s, m, now)) {
+			for (i = 0; i < m->q.nr; i++)
+				if (m->q.r[i].state == RS_FAILED) m->q.r[i].state = RS_BOUNCED;
+			m->dirty = 1;
+			failed = 0;
+		} else {
+			m->hold = now + s->retrybase;
+		}
+	}
+	if (!failed && !open) {
+		msg_finish(s, m);
+		return 0;
+	}
+	if (m->dirty) {
+		if (qinfo_write(m->id.s, &m->q)) m->dirty = 0;
+		else {
+			log_line("warning: unable to write info/", m->id.s, ": ", strerror(errno), (char *)0);
+			if (m->hold < now + 1) m->hold = now + 1;
+		}
+	}
+	return 1;
+}
+
+static void record(struct sched *s, struct msg *m, size_t i, char kind,
+                   str *reason, unsigned long long now)
+{
+	struct qrcpt *r = &m->q.r[i];
+	char tries[FMT_ULONG + 1];
+	const char *what;
+
+	qreason_clean(reason);
+	r->busy = 0;
+	r->tries++;
+	u2s(tries, r->tries);
+	if (kind == '2') {
+		r->state = RS_DONE;
+		what = "success";
+	} else if (kind == '5') {
+		r->state = RS_FAILED;
+		what = "failure";
+	} else if (now >= m->q.queued + s->lifetime) {
+		str x = STR_ZERO;
+		if (str_copys(&x, "4.4.7 delivery time expired; last error: ") &&
+		    str_append(&x, reason->s, reason->len)) {
+			str_free(reason);
+			*reason = x;
+			qreason_clean(reason);
+		} else str_free(&x);
+		r->state = RS_FAILED;
+		what = "failure";
+	} else {
+		r->next = now + backoff(s, r->tries);
+		what = "deferral";
+	}
+	str_copy(&r->reason, reason->s, reason->len);
+	m->dirty = 1;
+	log_line("delivery ", m->id.s, " to <", r->addr.s, "> try ", tries, ": ", what, ": ",
+	         reason->s ? reason->s : "", (char *)0);
+}
+
+static size_t line_at(const str *o, size_t p, const char **l)
+{
+	size_t q = p;
+
+	*l = o->s + p;
+	while (q < o->len && o->s[q] != '\n') q++;
+	return q - p;
+}
+
+static void job_done(struct sched *s, struct job *j, unsigned long long now)
+{
+	struct msg *m = j->m;
+	str reason = STR_ZERO;
+	char n[FMT_ULONG + 1];
+	size_t k;
+	int st = j->status;
+
+	if (!j->remote) {
+		const char *l = "";
+		size_t ll = j->output.len ? line_at(&j->output, 0, &l) : 0;
+		char kind;
+		str_copy(&reason, l, ll);
+		if (WIFEXITED(st)) {
+			int code = WEXITSTATUS(st);
+			kind = code == 0 ? '2' : sysexit_temporary(code) ? '4' : '5';
+			if (!ll) {
+				u2s(n, (unsigned long long)code);
+				str_copys(&reason, sysexit_status(code));
+				str_appends(&reason, code ? " delivery failed (exit " : " delivered (exit ");
+				str_appends(&reason, n);
+				str_appends(&reason, ")");
+			}
+		} else {
+			kind = '4';
+			u2s(n, WIFSIGNALED(st) ? (unsigned long long)WTERMSIG(st) : 0);
+			str_copys(&reason, "4.3.0 delivery program killed by signal ");
+			str_appends(&reason, n);
+		}
+		record(s, m, j->ri[0], kind, &reason, now);
+	} else {
+		size_t p = 0;
+		for (k = 0; k < j->nri; k++) {
+			const char *l, *t1, *t2;
+			size_t ll = 0;
+			char kind = '4';
+			if (p < j->output.len) {
+				ll = line_at(&j->output, p, &l);
+				p += ll + 1;
+			}
+			t1 = ll ? memchr(l, '\t', ll) : 0;
+			t2 = t1 ? memchr(t1 + 1, '\t', ll - (size_t)(t1 + 1 - l)) : 0;
+			if (t2 && t2 == t1 + 2 && (t1[1] == '2' || t1[1] == '4' || t1[1] == '5')) {
+				kind = t1[1];
+				str_copy(&reason, t2 + 1, ll - (size_t)(t2 + 1 - l));
+			} else {
+				u2s(n, WIFEXITED(st) ? (unsigned long long)WEXITSTATUS(st) : 255);
+				str_copys(&reason, "4.4.0 facteur-remote gave no result (exit ");
+				str_appends(&reason, n);
+				str_appends(&reason, ")");
+			}
+			m->q.r[j->ri[k]].permfail = 1;
+			record(s, m, j->ri[k], kind, &reason, now);
+		}
+	}
+	str_free(&reason);
+	if (j->out >= 0) close(j->out);
+	j->out = -1;
+	j->pid = 0;
+	j->m = 0;
+	free(j->ri);
+	j->ri = 0;
+	j->nri = 0;
+	str_free(&j->output);
+	str_free(&j->domain);
+	s->njobs--;
+	m->inflight--;
+	if (m->inflight == 0) settle(s, m, now);
+	else if (qinfo_write(m->id.s, &m->q)) m->dirty = 0;
+	else log_line("warning: unable to write info/", m->id.s, ": ", strerror(errno), (char *)0);
+}
+
+void sched_readjob(struct sched *s, struct job *j)
+{
+	char b[4096];
+
+	(void)s;
+	while (j->out >= 0) {
+		ssize_t r = read(j->out, b, sizeof b);
+		if (r < 0 && errno == EINTR) continue;
+		if (r < 0 && errno == EAGAIN) return;
+		if (r <= 0) { close(j->out); j->out = -1; return; }
+		if (j->output.len < SEND_OUTPUT_MAX) {
+			size_t take = (size_t)r;
+			if (take > SEND_OUTPUT_MAX - j->output.len) take = SEND_OUTPUT_MAX - j->output.len;
+			str_append(&j->output, b, take);
+		}
+	}
+}
+
+void sched_reap(struct sched *s, unsigned long long now)
+{
+	for (;;) {
+		int st;
+		size_t i;
+		pid_t pid = waitpid(-1, &st, WNOHANG);
+		if (pid <= 0) return;
+		for (i = 0; i < s->njobs_max; i++) {
+			struct job *j = &s->jobs[i];
+			if (j->pid != pid) continue;
+			j->status = st;
+			/* what the child wrote before exiting is in the pipe; a
+			 * grandchild holding it open must not stall us */
+			sched_readjob(s, j);
+			job_done(s, j, now);
+			break;
+		}
+	}
+}
+
+void sched_timeouts(struct sched *s, unsigned long long now)
+{
+	size_t i;
+
+	for (i = 0; i < s->njobs_max; i++) {
+		struct job *j = &s->jobs[i];
+		if (j->pid > 0 && !j->reaped && j->start + SEND_JOB_TIMEOUT < now) {
+			log_line("warning: delivery of ", j->m->id.s, " timed out, killing it", (char *)0);
+			kill(j->pid, SIGKILL);
+			j->reaped = 1;   /* killed once; the wait status comes later */
+		}
+	}
+}
+
+void sched_retry_all(struct sched *s)
+{
+	struct msg *m;
+	size_t i;
+
+	for (m = s->msgs; m; m = m->next) {
+		m->hold = 0;
+		for (i = 0; i < m->q.nr; i++)
+			if (m->q.r[i].state == RS_PENDING) m->q.r[i].next = 0;
+	}
+	log_line("retrying every queued recipient now", (char *)0);
+}
+
+static size_t domain_jobs(const struct sched *s, const str *dom)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < s->njobs_max; i++)
+		if (s->jobs[i].pid > 0 && s->jobs[i].remote &&
+		    s->jobs[i].domain.len == dom->len &&
+		    memcmp(s->jobs[i].domain.s, dom->s, dom->len) == 0) n++;
+	return n;
+}
+
+/* fork and exec argv with the message on fd 0 and a pipe on fd 1 */
+static int spawn(struct sched *s, struct job *j, const char *prog, char **argv)
+{
+	str p = STR_ZERO;
+	int mfd, pfd[2];
+	pid_t pid;
+
+	if (!qpath(&p, QDIR_MESS, j->m->id.s, 0)) return 0;
+	mfd = open(p.s, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	str_free(&p);
+	if (mfd < 0) return 0;
+	if (pipe2(pfd, O_CLOEXEC) != 0) { close(mfd); return 0; }
+	pid = fork();
+	if (pid < 0) { int e = errno; close(mfd); close(pfd[0]); close(pfd[1]); errno = e; return 0; }
+	if (pid == 0) {
+		sigset_t none;
+		static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGALRM, SIGPIPE };
+		size_t i;
+		for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++) signal(sigs[i], SIG_DFL);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, 0);
+		if (dup2(mfd, 0) < 0 || dup2(pfd[1], 1) < 0) _exit(EX_TEMPFAIL);
+		execv(prog, argv);
+		{
+			const char *why = strerror(errno);
+			(void)!write(1, "4.3.0 unable to run ", 20);
+			(void)!write(1, prog, strlen(prog));
+			(void)!write(1, ": ", 2);
+			(void)!write(1, why, strlen(why));
+			(void)!write(1, "\n", 1);
+		}
+		_exit(EX_TEMPFAIL);
+	}
+	close(mfd);
+	close(pfd[1]);
+	fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+	j->pid = pid;
+	j->out = pfd[0];
+	(void)s;
+	return 1;
+}
+
+static struct job *free_slot(struct sched *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->njobs_max; i++)
+		if (s->jobs[i].pid == 0) return &s->jobs[i];
+	return 0;
+}
+
+static void start(struct sched *s, struct msg *m, size_t *ri, size_t nri, const str *dom,
+                  unsigned long long now)
+{
+	struct job *j = free_slot(s);
+	char **argv;
+	size_t k, a = 0;
+	const char *prog;
+
+	if (!j) { free(ri); return; }
+	argv = calloc(nri + 4, sizeof *argv);
+	if (!argv) { free(ri); return; }
+	memset(j, 0, sizeof *j);
+	j->out = -1;
+	j->m = m;
+	j->ri = ri;
+	j->nri = nri;
+	j->remote = dom != 0;
+	j->start = now;
+	if (dom) {
+		prog = s->remote.s;
+		argv[a++] = "facteur-remote";
+		argv[a++] = dom->s;
+		str_copy(&j->domain, dom->s, dom->len);
+	} else {
+		prog = s->local.s;
+		argv[a++] = "facteur-local";
+	}
+	argv[a++] = m->q.sender.s;
+	for (k = 0; k < nri; k++) {
+		str_0(&m->q.r[ri[k]].addr);
+		argv[a++] = m->q.r[ri[k]].addr.s;
+	}
+	argv[a] = 0;
+	str_0(&m->q.sender);
+	if (!spawn(s, j, prog, argv)) {
+		str why = STR_ZERO;
+		str_copys(&why, "4.3.0 unable to start delivery: ");
+		str_appends(&why, strerror(errno));
+		for (k = 0; k < nri; k++) {
+			m->q.r[ri[k]].busy = 0;
+			record(s, m, ri[k], '4', &why, now);
+		}
+		str_free(&why);
+		free(ri);
+		str_free(&j->domain);
+		j->pid = 0;
+		j->m = 0;
+		free(argv);
+		return;
+	}
+	free(argv);
+	for (k = 0; k < nri; k++) m->q.r[ri[k]].busy = 1;
+	m->inflight++;
+	s->njobs++;
+}
+
+/* remote recipients of m in domain dom that are due now */
+static size_t gather(struct msg *m, size_t first, const str *dom, size_t *ri,
+                     unsigned long long now)
+{
+	str d = STR_ZERO;
+	size_t i, n = 0;
+
+	for (i = first; i < m->q.nr; i++) {
+		struct qrcpt *r = &m->q.r[i];
+		if (r->state != RS_PENDING || r->busy || !r->remote || r->next > now) continue;
+		if (!rcpt_domain(&r->addr, &d)) break;
+		if (d.len == dom->len && memcmp(d.s, dom->s, d.len) == 0) ri[n++] = i;
+	}
+	str_free(&d);
+	return n;
+}
+
+long sched_run(struct sched *s, unsigned long long now)
+{
+	struct msg *m, *nextm;
+	unsigned long long due = now + SEND_RESCAN_S;
+	str dom = STR_ZERO, why = STR_ZERO;
+
+	for (m = s->msgs; m; m = nextm) {
+		size_t i;
+		nextm = m->next;
+		if (m->inflight == 0) {
+			int work = m->dirty;
+			for (i = 0; i < m->q.nr && !work; i++)
+				if (m->q.r[i].state != RS_PENDING && m->q.r[i].state != RS_DONE &&
+				    m->q.r[i].state != RS_BOUNCED) work = 1;
+			if (!work) {
+				int open = 0;
+				for (i = 0; i < m->q.nr; i++) if (m->q.r[i].state == RS_PENDING) open = 1;
+				work = !open;
+			}
+			if (work && now >= m->hold && !settle(s, m, now)) continue;
+			if (m->hold > now && m->hold < due) due = m->hold;
+		}
+		for (i = 0; i < m->q.nr; i++) {
+			struct qrcpt *r = &m->q.r[i];
+			size_t *ri, n;
+			if (r->state != RS_PENDING || r->busy) continue;
+			if (r->next > now) {
+				if (r->next < due) due = r->next;
+				continue;
+			}
+			/* a finishing job wakes us through SIGCHLD */
+			if (s->stopping || s->njobs >= s->conc) continue;
+			if (!r->remote) {
+				if (!(ri = malloc(sizeof *ri))) continue;
+				ri[0] = i;
+				start(s, m, ri, 1, 0, now);
+				continue;
+			}
+			if (!s->have_remote) {
+				str_copys(&why, "4.4.0 remote delivery not available");
+				record(s, m, i, '4', &why, now);
+				if (m->inflight == 0 && !settle(s, m, now)) break;
+				continue;
+			}
+			if (!rcpt_domain(&r->addr, &dom)) continue;
+			if (domain_jobs(s, &dom) >= s->concdomain) {
+				if (now + 1 < due) due = now + 1;
+				continue;
+			}
+			if (!(ri = calloc(m->q.nr, sizeof *ri))) continue;
+			n = gather(m, i, &dom, ri, now);
+			if (n == 0) { free(ri); continue; }
+			start(s, m, ri, n, &dom, now);
+		}
+	}
+	str_free(&dom);
+	str_free(&why);
+	return due > now ? (long)(due - now) : 0;
+}

@@ -1,0 +1,92 @@
+/* sched.h: facteur-send's scheduler: the messages in the queue, their
+ * recipients' states, the running deliveries, and the loop that starts
+ * deliveries within the concurrency limits and records their results
+ * crash-safely. One session struct; the signal flags live in send.c.
+ * Runs as `facteur` in queue/. */
+#ifndef FACTEUR_SCHED_H
+#define FACTEUR_SCHED_H
+#include <signal.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include "qfile.h"
+#include "str.h"
+
+#define SEND_CONC_DEFAULT        20      /* control/concurrency */
+#define SEND_CONC_DOMAIN_DEFAULT 5       /* control/concurrencydomain */
+#define SEND_CONC_MAX            1000
+#define SEND_LIFETIME_DEFAULT    432000  /* control/queuelifetime: 5 days */
+#define SEND_RETRYBASE_DEFAULT   300     /* control/retrybase: first retry */
+#define SEND_RETRYMAX_DEFAULT    14400   /* control/retrymax: longest wait */
+#define SEND_JOB_TIMEOUT         (3600 * 4) /* a delivery that runs longer is killed */
+#define SEND_OUTPUT_MAX          65536   /* bytes kept of a delivery's stdout */
+#define SEND_RESCAN_S            60      /* look at todo/ even without a poke */
+#define SEND_CLEAN_S             3600    /* orphan sweep period */
+
+struct msg {
+	str id;
+	struct qinfo q;
+	size_t inflight;        /* running jobs for this message */
+	int dirty;              /* memory differs from info/ID */
+	unsigned long long hold; /* no bounce/write retry before this time */
+	struct msg *next;
+};
+
+struct job {
+	pid_t pid;              /* 0: slot free */
+	int out;                /* read end of the child's stdout, or -1 */
+	str output;
+	struct msg *m;
+	size_t *ri;             /* recipient indexes */
+	size_t nri;
+	int remote;
+	str domain;             /* lowercase; "" for local */
+	unsigned long long start;
+	int reaped;
+	int status;             /* wait status once reaped */
+};
+
+struct sched {
+	struct msg *msgs;
+	size_t nmsgs;
+	struct job *jobs;
+	size_t njobs_max;
+	size_t njobs;           /* running */
+	unsigned long long conc, concdomain, lifetime, retrybase, retrymax;
+	str me;                 /* control/me */
+	str doublebounceto;     /* postmaster@first local domain, or control/doublebounceto */
+	str local, remote, queueprog;  /* program paths */
+	int have_remote;
+	int stopping;
+	int fifo;               /* read end of queue/trigger */
+	int fifo_w;             /* our own writer, so poll never sees POLLHUP */
+	unsigned long long last_scan, last_clean;
+	int want_scan;
+};
+
+/* read control files and make queue dirs; 1 ok, 0 fatal (errno) */
+int sched_init(struct sched *s);
+/* todo/ -> info/, and load info/ on the first call; 1 ok */
+void sched_scan(struct sched *s, unsigned long long now);
+/* remove orphans: mess/ without todo/ or info/, old tmp/ files */
+void sched_clean(struct sched *s, unsigned long long now);
+/* start what may start; returns seconds until something is due (capped) */
+long sched_run(struct sched *s, unsigned long long now);
+/* reap finished children (after SIGCHLD) and record their results */
+void sched_reap(struct sched *s, unsigned long long now);
+/* read what children printed; fds are in the poll set built by the caller */
+void sched_readjob(struct sched *s, struct job *j);
+/* every pending recipient due now (SIGHUP, SIGALRM, facteur-qstat -r) */
+void sched_retry_all(struct sched *s);
+/* kill deliveries that ran past SEND_JOB_TIMEOUT */
+void sched_timeouts(struct sched *s, unsigned long long now);
+
+/* bounce.c: inject an RFC 3464 report for the failed (RS_FAILED)
+ * recipients of m; 1 done (sent or dropped), 0 temporary failure */
+int bounce_send(struct sched *s, struct msg *m, unsigned long long now);
+/* 1 when addr equals the double-bounce address (ASCII case-insensitive) */
+int bounce_is_doublebounce(const struct sched *s, const char *addr, size_t n);
+/* the message for a bounce: everything built here, testable on its own */
+int bounce_format(str *out, const char *me, const char *id, const char *to,
+                  const struct qinfo *q, int msgfd, unsigned long long now);
+
+#endif

@@ -1,0 +1,171 @@
+"""queue-lib: helpers shared by the queue tests (t/20..29). Loaded with
+importlib from t/data (it belongs to the queue's tests, not to ft.py)."""
+import os
+import pwd
+import signal
+import subprocess
+import threading
+import time
+
+import ft
+
+DATA = os.path.join(ft.SRC, "t", "data")
+FAKELOCAL = os.path.join(DATA, "queue-fakelocal")
+FAKEREMOTE = os.path.join(DATA, "queue-fakeremote")
+ROOT = os.geteuid() == 0
+
+
+def run_user():
+    """The user programs drop to when we are root: facteur, or nobody on a
+    machine where facteur-setup has not made it yet."""
+    try:
+        pwd.getpwnam("facteur")
+        return "facteur"
+    except KeyError:
+        return "nobody"
+
+
+if ROOT and run_user() != "facteur":
+    os.environ["FACTEUR_USER"] = run_user()
+
+
+def chown_user(path):
+    """Give path (recursively) to the user programs run as, when root."""
+    if not ROOT:
+        return
+    pw = pwd.getpwnam(run_user())
+    os.chown(path, pw.pw_uid, pw.pw_gid)
+    for d, dirs, files in os.walk(path):
+        os.chown(d, pw.pw_uid, pw.pw_gid)
+        for f in files:
+            os.chown(os.path.join(d, f), pw.pw_uid, pw.pw_gid)
+
+
+def instance(**controls):
+    """A fresh instance (real facteur-setup) with extra control files."""
+    home = ft.make_instance(users=())
+    for k, v in controls.items():
+        with open(os.path.join(home, "control", k), "w") as f:
+            f.write(str(v) + "\n")
+    fake = os.path.join(os.path.dirname(home), "fake")
+    os.makedirs(fake, exist_ok=True)
+    os.chmod(os.path.dirname(home), 0o755)
+    chown_user(fake)
+    return home, fake
+
+
+def envelope(sender, rcpts):
+    b = b"F" + sender.encode() + b"\0"
+    for r in rcpts:
+        b += b"T" + r.encode() + b"\0"
+    return b + b"\0"
+
+
+def qq(home, msg, env_bytes, timeout=20, extra_env=None):
+    """Run facteur-queue: message on fd 0, env_bytes on fd 1.
+    Returns (exit code, stderr bytes)."""
+    r, w = os.pipe()
+    env = ft.env_for(home, **(extra_env or {}))
+
+    def feed():
+        try:
+            os.write(w, env_bytes) if len(env_bytes) < 60000 else _writeall(w, env_bytes)
+        except OSError:
+            pass
+        os.close(w)
+
+    p = subprocess.Popen([ft.bin_path("facteur-queue")], stdin=subprocess.PIPE, stdout=r,
+                         stderr=subprocess.PIPE, env=env)
+    os.close(r)
+    t = threading.Thread(target=feed)
+    t.start()
+    try:
+        p.stdin.write(msg)
+    except BrokenPipeError:
+        pass
+    try:
+        p.stdin.close()
+    except BrokenPipeError:
+        pass
+    err = p.stderr.read()
+    p.wait(timeout=timeout)
+    t.join(timeout)
+    return p.returncode, err
+
+
+def _writeall(fd, b):
+    while b:
+        n = os.write(fd, b)
+        b = b[n:]
+
+
+def queue_files(home):
+    """Every file under queue/ except the trigger FIFO, as relative paths."""
+    out = []
+    q = os.path.join(home, "queue")
+    for d, dirs, files in os.walk(q):
+        for f in files:
+            p = os.path.relpath(os.path.join(d, f), q)
+            if p != "trigger":
+                out.append(p)
+    return sorted(out)
+
+
+def send_env(home, fake, **extra):
+    e = dict(FACTEUR_LOCAL=FAKELOCAL, FAKE_DIR=fake)
+    e.update(extra)
+    return ft.env_for(home, **e)
+
+
+def start_send(home, env, log):
+    return ft.start([ft.bin_path("facteur-send")], env, stderr=open(log, "ab"))
+
+
+def box(fake, rcpt):
+    """Messages delivered by the fake local program to rcpt."""
+    d = os.path.join(fake, "box", rcpt)
+    if not os.path.isdir(d):
+        return []
+    out = []
+    for n in sorted(os.listdir(d)):
+        if n.startswith("."):
+            continue
+        with open(os.path.join(d, n), "rb") as f:
+            out.append(f.read())
+    return out
+
+
+def drained(home):
+    return not [f for f in queue_files(home) if not f.startswith("tmp/")]
+
+
+def read(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
+def stop(p, sig=signal.SIGTERM, timeout=10):
+    """Signal the process (not its group) and wait; returns its exit code."""
+    try:
+        os.kill(p.pid, sig)
+    except OSError:
+        pass
+    try:
+        return p.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None
+
+
+def msg(subject, body="hello\n", extra=""):
+    return ("From: alice@example.org\nTo: bob@example.org\nSubject: %s\n%s\n%s"
+            % (subject, extra, body)).encode()
+
+
+def wait(pred, timeout=10.0):
+    return ft.wait_for(pred, timeout=timeout, step=0.05)
+
+
+now = time.time
