@@ -1,0 +1,107 @@
+/* unit tests of the delivery parsers: rules files, the header scan, the
+ * LMTP DATA reader (smuggling variants), Maildir relative paths. */
+#include <string.h>
+#include <unistd.h>
+#include "buf.h"
+#include "dlv.h"
+#include "hdr.h"
+#include "lmtp.h"
+#include "maildir.h"
+#include "../t/unit/tap.h"
+
+static struct rules rs;
+
+static int parse(const char *t)
+{
+	rules_free(&rs);
+	return rules_parse(&rs, t, strlen(t));
+}
+
+/* feed s to the DATA reader through a pipe; status, and what follows */
+static int data(const char *s, size_t n, char *rest, size_t restmax, unsigned long long *size)
+{
+	int p[2];
+	bufin in;
+	struct data_result r;
+	long k;
+
+	if (pipe(p) != 0) return -1;
+	if (write(p[1], s, n) != (ssize_t)n) return -1;
+	close(p[1]);
+	bufin_init(&in, p[0], 1000, 0);
+	lmtp_data_read(&in, -1, 100000, &r);
+	k = bufin_get(&in, rest, restmax - 1);
+	rest[k > 0 ? k : 0] = 0;
+	close(p[0]);
+	if (size) *size = r.size;
+	return r.status;
+}
+
+#define D(s, st, restwant, name) do { char rest_[256]; int r_ = data(s, sizeof(s) - 1, rest_, sizeof rest_, 0); \
+	OK(r_ == (st) && strcmp(rest_, restwant) == 0, name); } while (0)
+
+int main(void)
+{
+	struct hdr_info h;
+	unsigned long long sz;
+	char rest[64];
+
+	rs.text.s = 0; rs.text.len = rs.text.cap = 0;
+	OK(parse("# comment\n./\n") == 1 && rs.n == 1 && rs.r[0].kind == RULE_MAILDIR, "maildir line");
+	OK(parse("./.Lists/\n&bob@example.org\n|/usr/bin/true arg\nalice@example.net\n") == 1 && rs.n == 4 &&
+	   rs.r[1].kind == RULE_FORWARD && strcmp(rs.r[1].arg, "bob@example.org") == 0 &&
+	   rs.r[2].kind == RULE_PIPE && strcmp(rs.r[2].arg, "/usr/bin/true arg") == 0 &&
+	   rs.r[3].kind == RULE_FORWARD, "all kinds of lines");
+	OK(parse("./../other/\n") == 0, "'..' refused");
+	OK(parse("./a/../../b/\n") == 0, "'..' inside refused");
+	OK(parse("/etc/\n") == 0, "absolute path refused");
+	OK(parse("./mbox\n") == 0, "mbox (no trailing slash) refused");
+	OK(parse("&bob@\n") == 0, "bad forward refused");
+	OK(parse("&a%b@c.d\n") == 0, "% hack forward refused");
+	OK(parse("&<a@b.c>\n") == 0, "brackets refused");
+	OK(parse("|\n") == 0, "empty program refused");
+	OK(parse("\n\n# only comments\n") == 1 && rs.n == 0, "comments only");
+	OK(parse("./\r\n") == 1 && rs.n == 1, "CRLF tolerated");
+	rules_free(&rs);
+
+	OK(maildir_relpath_ok("./", 2) && maildir_relpath_ok(".Lists/", 7) && maildir_relpath_ok("a/b/", 4), "relative paths ok");
+	OK(!maildir_relpath_ok("../", 3) && !maildir_relpath_ok("/x/", 3) && !maildir_relpath_ok("a//b/", 5) &&
+	   !maildir_relpath_ok("a/../b/", 7), "bad relative paths");
+
+	hdr_info_init(&h);
+	{
+		const char *m = "Received: a\r\nreceived : b\r\nDelivered-To: <Bob@Example.ORG>\r\n"
+		                "Subject: x\r\n\tDelivered-To: folded@x\r\n\r\nDelivered-To: body@x\r\nReceived: c\r\n";
+		OK(hdr_scan_buf(m, strlen(m), &h) == 1, "header scan");
+		OK(h.received == 2, "two Received fields, body ignored");
+		OK(hdr_delivered_to(&h, "bob@example.org", 15), "Delivered-To found, case folded");
+		OK(!hdr_delivered_to(&h, "body@x", 6), "body not scanned");
+		OK(!hdr_delivered_to(&h, "folded@x", 8), "folded text is not a field");
+		OK(h.crlf == 1, "CRLF noticed");
+	}
+	hdr_info_free(&h);
+	hdr_info_init(&h);
+	{
+		const char *m = "Delivered-To:\n a@b\nX: y\n\nbody\n";
+		OK(hdr_scan_buf(m, strlen(m), &h) == 1 && hdr_delivered_to(&h, "a@b", 3) && h.crlf == 0, "folded Delivered-To, LF");
+	}
+	hdr_info_free(&h);
+
+	D("a\r\n.\r\nQUIT\r\n", DATA_OK, "QUIT\r\n", "CRLF.CRLF ends data, rest left");
+	D(".\r\nNEXT", DATA_OK, "NEXT", "empty message");
+	D("a\n.\nMAIL\r\n.\r\nX", DATA_BAREEOL, "X", "\\n.\\n does not end data");
+	D("a\n.\r\nMAIL\r\n.\r\nX", DATA_BAREEOL, "X", "\\n.\\r\\n does not end data");
+	D("a\r\n.\nMAIL\r\n.\r\nX", DATA_BAREEOL, "X", "\\r\\n.\\n does not end data");
+	D("a\r.\rMAIL\r\n.\r\nX", DATA_BAREEOL, "X", "\\r.\\r does not end data");
+	D("a\r\n..\r\n.\r\nX", DATA_OK, "X", "dot-stuffed line is data");
+	D("a\r\n.x\r\n", DATA_EOF, "", "EOF before the end");
+	{
+		char big[1200];
+		memset(big, 'x', sizeof big);
+		memcpy(big + 1100, "\r\n.\r\nZ", 6);
+		OK(data(big, 1106, rest, sizeof rest, 0) == DATA_TOOLONG && strcmp(rest, "Z") == 0, "long line refused, end still found");
+		memcpy(big + 996, "\r\n.\r\nZ", 6);
+		OK(data(big, 1002, rest, sizeof rest, &sz) == DATA_OK && sz == 997, "998-byte line fine");
+	}
+	DONE();
+}
