@@ -23,18 +23,19 @@ struct trans {
 
 static void put_u(struct pop3_io *io, unsigned long long u) { bufout_putu(&io->out, u); }
 
-/* the message a command's argument names, or 0 after an -ERR */
-static size_t pick(struct trans *t, const char *a, size_t n, int *fatal)
+/* the message a command's argument names, or 0 after an -ERR. A number
+ * out of range is an ordinary answer, not garbage: it does not count
+ * towards POP3_ERRORS_MAX. */
+static size_t pick(struct trans *t, const char *a, size_t n)
 {
 	unsigned long k = pop3_msgno(a, n, (unsigned long)t->md->n);
 
-	*fatal = 0;
 	if (!k) {
-		*fatal = !pop3_error(t->io, "-ERR no such message");
+		pop3_reply(t->io, "-ERR no such message");
 		return 0;
 	}
 	if (t->md->m[k - 1].deleted) {
-		*fatal = !pop3_error(t->io, "-ERR message already deleted");
+		pop3_reply(t->io, "-ERR message already deleted");
 		return 0;
 	}
 	return k;
@@ -53,11 +54,10 @@ static int do_list(struct trans *t, const struct pop3_cmd *c, int uidl)
 {
 	str u = STR_ZERO;
 	size_t i, k;
-	int fatal;
 
 	if (c->arglen) {
-		k = pick(t, c->arg, c->arglen, &fatal);
-		if (!k) return !fatal;
+		k = pick(t, c->arg, c->arglen);
+		if (!k) return 1;
 		bufout_puts(&t->io->out, "+OK ");
 		put_u(t->io, k);
 		bufout_puts(&t->io->out, " ");
@@ -103,7 +103,7 @@ static int do_retr(struct trans *t, const struct pop3_cmd *c, int top)
 	size_t alen = sp ? (size_t)(sp - c->arg) : c->arglen;
 	unsigned long long lines = ALL_LINES;
 	size_t k;
-	int fd, fatal, ok;
+	int fd, ok;
 
 	if (top) {
 		size_t ln;
@@ -118,8 +118,8 @@ static int do_retr(struct trans *t, const struct pop3_cmd *c, int top)
 	} else if (!c->arglen) {
 		return pop3_error(t->io, "-ERR usage: RETR msg");
 	}
-	k = pick(t, c->arg, alen, &fatal);
-	if (!k) return !fatal;
+	k = pick(t, c->arg, alen);
+	if (!k) return 1;
 	fd = maildrop_openmsg(t->md, k - 1);
 	if (fd < 0) {
 		log_line("unable to open message: ", strerror(errno), (char *)0);
@@ -181,7 +181,7 @@ int pop3_transaction(struct pop3_io *io, struct maildrop *md, const char *user)
 	struct pop3_cmd c;
 
 	for (;;) {
-		int r = pop3_readcmd(io, &c), fatal;
+		int r = pop3_readcmd(io, &c);
 		size_t k, i;
 		if (r == POP3_CMD_BAD) continue;
 		if (r == POP3_CMD_EOF) {
@@ -196,8 +196,7 @@ int pop3_transaction(struct pop3_io *io, struct maildrop *md, const char *user)
 		else if (!strcmp(c.verb, "RETR")) { if (!do_retr(&t, &c, 0)) return 0; }
 		else if (!strcmp(c.verb, "TOP")) { if (!do_retr(&t, &c, 1)) return 0; }
 		else if (!strcmp(c.verb, "DELE")) {
-			k = pick(&t, c.arg, c.arglen, &fatal);
-			if (fatal) return 0;
+			k = pick(&t, c.arg, c.arglen);
 			if (k) {
 				md->m[k - 1].deleted = 1;
 				md->live--;
