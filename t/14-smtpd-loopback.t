@@ -84,7 +84,7 @@ st.clear(q)
 s = socket.create_connection(("127.0.0.1", port), timeout=20)
 s.sendall(b"EHLO raw\r\nMAIL FROM:<d@remote.test>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\n"
           b"Subject: raw\r\n\r\nraw\r\n.\r\nMAIL FROM:<e@remote.test>\r\nRCPT TO:<alice@example.org>\r\n"
-          b"BDAT 19 LAST\r\nSubject: bdat\r\n\r\nxy\r\nQUIT\r\n")
+          b"BDAT 21 LAST\r\nSubject: bdat\r\n\r\nxy\r\nQUIT\r\n")
 data = b""
 end = time.time() + 15
 while time.time() < end:
