@@ -3,6 +3,7 @@
 TLS 1.2 and 1.3 accepted, 1.0 and 1.1 refused by the server, openssl
 s_client, the protocol/cipher line reaching the program, exit status passed
 on, close_notify when the program ends, large transfers both ways."""
+import atexit
 import os
 import socket
 import ssl
@@ -16,6 +17,8 @@ import ft  # noqa: E402
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 t = ft.TAP()
+# stop our servers even when a test fails (TAP's exit handler runs first)
+atexit.register(ft._cleanup)
 ECHO = os.path.join(ft.SRC, "t", "bin", "tls-echo")
 TLSD = ft.bin_path("facteur-tlsd")
 for p in (ECHO, TLSD, ft.bin_path("facteur-setup")):

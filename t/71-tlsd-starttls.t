@@ -4,6 +4,7 @@ The CVE-2011-0411 injection (bytes pipelined behind STARTTLS never reach
 the program after the handshake), a TLS-looking line that is not a
 handshake, a failed handshake, the engine found and run by the program
 itself (tlsctl_maybe_exec_engine), and no STARTTLS without a certificate."""
+import atexit
 import os
 import socket
 import ssl
@@ -15,6 +16,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 import ft  # noqa: E402
 
 t = ft.TAP()
+# stop our servers even when a test fails (TAP's exit handler runs first)
+atexit.register(ft._cleanup)
 ECHO = os.path.join(ft.SRC, "t", "bin", "tls-echo")
 TLSD = ft.bin_path("facteur-tlsd")
 for p in (ECHO, TLSD, ft.bin_path("facteur-setup")):
