@@ -1,0 +1,449 @@
+/* session.c: one SMTP client session with one host (RFC 5321): greeting,
+ * EHLO (HELO when EHLO is refused), opportunistic or required STARTTLS
+ * (RFC 3207) with a fresh EHLO after it, MAIL and RCPT (pipelined when the
+ * peer offers PIPELINING, RFC 2920), DATA, QUIT. Every reply is read with
+ * the RFC 5321 4.5.3.2 timeout of its stage and parsed by lib/smtpreply;
+ * a peer that hangs, drops the line, or sends garbage costs a temporary
+ * failure, never a crash or a loop. The peer is untrusted; runs as
+ * facteur. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+#include "conn.h"
+#include "log.h"
+#include "remote.h"
+#include "scan.h"
+#include "smtpreply.h"
+#include "tlsconf.h"
+
+struct sess {
+	struct remote *r;
+	const struct target *t;
+	struct conn c;
+	struct smtpreply rep;
+	str line;
+	str name;                 /* "host[ip]:port", for texts and logs */
+	int pipelining, sizeext, eightbitmime, smtputf8, starttls;
+	unsigned long long maxsize;
+	int tls;
+};
+
+/* "NAME said: CODE text" */
+static void said(struct sess *s, str *out)
+{
+	str_clear(out);
+	str_append(out, s->name.s, s->name.len);
+	str_appends(out, " said: ");
+	smtpreply_oneline(&s->rep, out);
+}
+
+static void set_lasterr_reply(struct sess *s)
+{
+	char esc[SMTPREPLY_ESC_MAX];
+	str t = STR_ZERO;
+
+	said(s, &t);
+	str_clear(&s->r->lasterr);
+	/* the text handed back starts with a 4.x.x code we can classify */
+	if (!smtpreply_esc(&s->rep, esc) || esc[0] != '4') str_appends(&s->r->lasterr, "4.4.0 ");
+	str_append(&s->r->lasterr, t.s, t.len);
+	str_free(&t);
+}
+
+static void decide(struct rcpt *rc, int code, const str *text)
+{
+	rc->code = code;
+	str_copy(&rc->text, text->s, text->len);
+	rc->accepted = 0;
+}
+
+/* read one whole reply; 0 on EOF, timeout, or garbage (r->lasterr set) */
+static int get_reply(struct sess *s, int seconds, const char *stage)
+{
+	int ms = remote_timeout(s->r, seconds);
+
+	smtpreply_init(&s->rep);
+	for (;;) {
+		int g = conn_getline(&s->c, &s->line, SMTPREPLY_LINE_MAX, ms), p;
+		if (g < 0 && s->c.err == ETIMEDOUT) {
+			str_clear(&s->r->lasterr);
+			str_appends(&s->r->lasterr, "4.4.2 timeout waiting for ");
+			str_appends(&s->r->lasterr, stage);
+			str_appends(&s->r->lasterr, " from ");
+			str_append(&s->r->lasterr, s->name.s, s->name.len);
+			return 0;
+		}
+		if (g <= 0) {
+			str_clear(&s->r->lasterr);
+			str_appends(&s->r->lasterr, "4.4.2 connection lost waiting for ");
+			str_appends(&s->r->lasterr, stage);
+			str_appends(&s->r->lasterr, " from ");
+			str_append(&s->r->lasterr, s->name.s, s->name.len);
+			return 0;
+		}
+		p = smtpreply_line(&s->rep, s->line.s, s->line.len, g == 2);
+		if (p == SMTPREPLY_DONE) return 1;
+		if (p != SMTPREPLY_MORE) {
+			str_clear(&s->r->lasterr);
+			str_appends(&s->r->lasterr, p == SMTPREPLY_ETOOMANY ?
+			            "4.5.0 overlong reply to " : "4.5.0 malformed reply to ");
+			str_appends(&s->r->lasterr, stage);
+			str_appends(&s->r->lasterr, " from ");
+			str_append(&s->r->lasterr, s->name.s, s->name.len);
+			return 0;
+		}
+	}
+}
+
+static int send_flush(struct sess *s, int seconds, const char *stage)
+{
+	if (conn_flush(&s->c, remote_timeout(s->r, seconds))) return 1;
+	str_clear(&s->r->lasterr);
+	str_appends(&s->r->lasterr, s->c.err == ETIMEDOUT ? "4.4.2 timeout sending " :
+	            "4.4.2 connection lost sending ");
+	str_appends(&s->r->lasterr, stage);
+	str_appends(&s->r->lasterr, " to ");
+	str_append(&s->r->lasterr, s->name.s, s->name.len);
+	return 0;
+}
+
+static int kw(const char *l, size_t n, const char *k, const char **arg)
+{
+	size_t kl = strlen(k);
+	if (n < kl || strncasecmp(l, k, kl) != 0) return 0;
+	if (n > kl && l[kl] != ' ' && l[kl] != '=') return 0;
+	*arg = n > kl ? l + kl + 1 : l + n;
+	return 1;
+}
+
+static void parse_ehlo(struct sess *s)
+{
+	const char *t = s->rep.text.s;
+	size_t n = s->rep.text.len, i = 0, line = 0;
+
+	s->pipelining = s->sizeext = s->eightbitmime = s->smtputf8 = s->starttls = 0;
+	s->maxsize = 0;
+	while (t && i < n) {
+		size_t e = i;
+		const char *arg;
+		while (e < n && t[e] != '\n') e++;
+		/* the first line is the peer's name, not an extension */
+		if (line++ > 0) {
+			if (kw(t + i, e - i, "PIPELINING", &arg)) s->pipelining = 1;
+			else if (kw(t + i, e - i, "8BITMIME", &arg)) s->eightbitmime = 1;
+			else if (kw(t + i, e - i, "SMTPUTF8", &arg)) s->smtputf8 = 1;
+			else if (kw(t + i, e - i, "STARTTLS", &arg)) s->starttls = 1;
+			else if (kw(t + i, e - i, "SIZE", &arg)) {
+				unsigned long long v = 0;
+				size_t al = (size_t)(t + e - arg);
+				s->sizeext = 1;
+				/* a limit we cannot parse is no limit we can obey */
+				if (al && scan_ulong(arg, al, &v) == al) s->maxsize = v;
+			}
+		}
+		i = e + 1;
+	}
+}
+
+/* EHLO, or HELO when EHLO is refused with 5xx; 1 ok */
+static int hello(struct sess *s)
+{
+	conn_puts(&s->c, "EHLO ");
+	conn_put(&s->c, s->r->me.s, s->r->me.len);
+	conn_puts(&s->c, "\r\n");
+	if (!send_flush(s, REMOTE_T_EHLO, "EHLO") || !get_reply(s, REMOTE_T_EHLO, "EHLO")) return 0;
+	if (smtpreply_class(&s->rep) == 2) { parse_ehlo(s); return 1; }
+	if (smtpreply_class(&s->rep) != 5) { set_lasterr_reply(s); return 0; }
+	s->pipelining = s->sizeext = s->eightbitmime = s->smtputf8 = s->starttls = 0;
+	conn_puts(&s->c, "HELO ");
+	conn_put(&s->c, s->r->me.s, s->r->me.len);
+	conn_puts(&s->c, "\r\n");
+	if (!send_flush(s, REMOTE_T_EHLO, "HELO") || !get_reply(s, REMOTE_T_EHLO, "HELO")) return 0;
+	if (smtpreply_class(&s->rep) == 2) return 1;
+	set_lasterr_reply(s);
+	return 0;
+}
+
+static void quit(struct sess *s)
+{
+	if (s->c.err) return;
+	conn_puts(&s->c, "QUIT\r\n");
+	if (conn_flush(&s->c, remote_timeout(s->r, REMOTE_T_QUIT)))
+		(void)conn_getline(&s->c, &s->line, SMTPREPLY_LINE_MAX, remote_timeout(s->r, REMOTE_T_QUIT));
+}
+
+static int tls(struct sess *s)
+{
+	struct remote *r = s->r;
+	int verify = r->tlspolicy == TLSP_VERIFY;
+	str why = STR_ZERO, info = STR_ZERO;
+	const char *name = s->t->tlsname[0] ? s->t->tlsname : 0;
+
+	if (r->ctx && r->ctx_verify != verify) { SSL_CTX_free(r->ctx); r->ctx = 0; }
+	if (!r->ctx) {
+		r->ctx = tlsconf_client_new(verify, &why);
+		r->ctx_verify = verify;
+	}
+	if (!r->ctx || !conn_starttls(&s->c, r->ctx, name, verify, remote_timeout(r, REMOTE_T_EHLO), &why)) {
+		str_clear(&r->lasterr);
+		str_appends(&r->lasterr, "4.7.5 STARTTLS with ");
+		str_append(&r->lasterr, s->name.s, s->name.len);
+		str_appends(&r->lasterr, " failed: ");
+		str_append(&r->lasterr, why.s, why.len);
+		str_free(&why);
+		return 0;
+	}
+	s->tls = 1;
+	conn_tls_describe(&s->c, &info);
+	str_0(&info);
+	log_line("TLS with ", s->name.s, ": ", info.s ? info.s : "", verify ? " (verified)" : "", (char *)0);
+	str_free(&why);
+	str_free(&info);
+	return 1;
+}
+
+static void make_name(struct sess *s)
+{
+	char ip[INET6_ADDRSTRLEN];
+	unsigned port;
+	const struct sockaddr_storage *sa = &s->t->sa;
+
+	if (sa->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)sa;
+		inet_ntop(AF_INET6, &v6->sin6_addr, ip, sizeof ip);
+		port = ntohs(v6->sin6_port);
+	} else {
+		const struct sockaddr_in *v4 = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &v4->sin_addr, ip, sizeof ip);
+		port = ntohs(v4->sin_port);
+	}
+	str_copys(&s->name, s->t->host);
+	str_appendc(&s->name, '[');
+	str_appends(&s->name, ip);
+	str_appendc(&s->name, ']');
+	if (port != REMOTE_PORT) {
+		str_appendc(&s->name, ':');
+		str_appendu(&s->name, port);
+	}
+	str_0(&s->name);
+}
+
+/* every undecided recipient gets this permanent or temporary reason */
+static void decide_undecided(struct sess *s, int code, const char *text)
+{
+	str t = STR_ZERO;
+	str_copys(&t, text);
+	for (size_t i = 0; i < s->r->nrcpt; i++)
+		if (!s->r->rcpt[i].code) decide(&s->r->rcpt[i], code, &t);
+	str_free(&t);
+}
+
+static void decide_accepted(struct sess *s, int code, const str *text)
+{
+	for (size_t i = 0; i < s->r->nrcpt; i++)
+		if (!s->r->rcpt[i].code && s->r->rcpt[i].accepted) decide(&s->r->rcpt[i], code, text);
+}
+
+static void unaccept(struct remote *r)
+{
+	for (size_t i = 0; i < r->nrcpt; i++) r->rcpt[i].accepted = 0;
+}
+
+static int body(struct sess *s)
+{
+	char buf[REMOTE_BLOCK];
+	struct body b;
+
+	body_init(&b);
+	if (lseek(s->r->msgfd, 0, SEEK_SET) < 0) return -1;
+	for (;;) {
+		ssize_t n = read(s->r->msgfd, buf, sizeof buf);
+		if (n < 0) { if (errno == EINTR) continue; return -1; }
+		if (n == 0) break;
+		if (!body_feed(&b, buf, (size_t)n, 1, &s->c.out)) return -1;
+		if (s->c.out.len >= REMOTE_BLOCK && !send_flush(s, REMOTE_T_BLOCK, "the message")) return 0;
+	}
+	if (!body_end(&b, &s->c.out) || !conn_puts(&s->c, ".\r\n")) return -1;
+	return send_flush(s, REMOTE_T_BLOCK, "the message");
+}
+
+static int transaction(struct sess *s)
+{
+	struct remote *r = s->r;
+	str t = STR_ZERO;
+	size_t i, naccepted = 0;
+	int cls;
+
+	if (r->envutf8 && !s->smtputf8) {
+		str_copys(&t, "5.6.7 ");
+		str_append(&t, s->name.s, s->name.len);
+		str_appends(&t, " does not support SMTPUTF8, which the addresses need");
+		decide_undecided(s, 5, (str_0(&t), t.s));
+		goto done;
+	}
+	if (s->maxsize && r->msgsize > s->maxsize) {
+		str_copys(&t, "5.3.4 message size ");
+		str_appendu(&t, r->msgsize);
+		str_appends(&t, " exceeds the limit of ");
+		str_append(&t, s->name.s, s->name.len);
+		str_appends(&t, " (");
+		str_appendu(&t, s->maxsize);
+		str_appendc(&t, ')');
+		decide_undecided(s, 5, (str_0(&t), t.s));
+		goto done;
+	}
+	conn_puts(&s->c, "MAIL FROM:<");
+	conn_puts(&s->c, r->sender);
+	conn_puts(&s->c, ">");
+	if (s->sizeext) { conn_puts(&s->c, " SIZE="); str_appendu(&s->c.out, r->msgsize); }
+	if (s->eightbitmime && r->msg8bit) conn_puts(&s->c, " BODY=8BITMIME");
+	if (r->envutf8) conn_puts(&s->c, " SMTPUTF8");
+	conn_puts(&s->c, "\r\n");
+	if (!s->pipelining) {
+		if (!send_flush(s, REMOTE_T_MAIL, "MAIL") || !get_reply(s, REMOTE_T_MAIL, "MAIL")) goto next;
+		goto mailreply;
+	}
+	for (i = 0; i < r->nrcpt; i++) {
+		if (r->rcpt[i].code) continue;
+		conn_puts(&s->c, "RCPT TO:<");
+		conn_puts(&s->c, r->rcpt[i].addr);
+		conn_puts(&s->c, ">\r\n");
+	}
+	if (!send_flush(s, REMOTE_T_MAIL, "MAIL") || !get_reply(s, REMOTE_T_MAIL, "MAIL")) goto next;
+mailreply:
+	cls = smtpreply_class(&s->rep);
+	if (s->rep.code == 421 || cls == 3) { set_lasterr_reply(s); goto next; }
+	if (cls != 2) {
+		said(s, &t);
+		str_0(&t);
+		decide_undecided(s, cls, t.s);
+		/* replies to pipelined RCPTs are not worth waiting for */
+		goto done;
+	}
+	for (i = 0; i < r->nrcpt; i++) {
+		if (r->rcpt[i].code) continue;
+		if (!s->pipelining) {
+			conn_puts(&s->c, "RCPT TO:<");
+			conn_puts(&s->c, r->rcpt[i].addr);
+			conn_puts(&s->c, ">\r\n");
+			if (!send_flush(s, REMOTE_T_RCPT, "RCPT")) goto next;
+		}
+		if (!get_reply(s, REMOTE_T_RCPT, "RCPT")) goto next;
+		cls = smtpreply_class(&s->rep);
+		if (s->rep.code == 421 || cls == 3) { set_lasterr_reply(s); goto next; }
+		if (cls == 2) { r->rcpt[i].accepted = 1; naccepted++; continue; }
+		said(s, &t);
+		decide(&r->rcpt[i], cls, &t);
+	}
+	if (!naccepted) goto done;
+	conn_puts(&s->c, "DATA\r\n");
+	if (!send_flush(s, REMOTE_T_DATAINIT, "DATA") || !get_reply(s, REMOTE_T_DATAINIT, "DATA")) goto next;
+	if (s->rep.code == 421) { set_lasterr_reply(s); goto next; }
+	if (s->rep.code != 354) {
+		cls = smtpreply_class(&s->rep);
+		said(s, &t);
+		decide_accepted(s, cls == 5 ? 5 : 4, &t);
+		goto done;
+	}
+	{
+		int b = body(s);
+		if (b < 0) {
+			/* our own queue file failed us: hang up without the final
+			 * dot, so the peer drops the partial message */
+			str_copys(&t, "4.3.0 unable to read the queued message");
+			decide_accepted(s, 4, &t);
+			log_line("unable to read the message: ", strerror(errno), (char *)0);
+			str_free(&t);
+			unaccept(r);
+			return SESSION_DONE;
+		}
+		/* cut before the final dot: nothing was delivered, another
+		 * host may take it */
+		if (b == 0) goto next;
+	}
+	if (!get_reply(s, REMOTE_T_DATAEND, "the reply to end of data")) {
+		/* the peer may or may not have the message (RFC 1047's
+		 * duplicate window): only a later retry can tell */
+		str_copy(&t, r->lasterr.s, r->lasterr.len);
+		decide_accepted(s, 4, &t);
+		str_free(&t);
+		unaccept(r);
+		return SESSION_DONE;
+	}
+	cls = smtpreply_class(&s->rep);
+	said(s, &t);
+	decide_accepted(s, cls == 2 ? 2 : cls == 5 ? 5 : 4, &t);
+done:
+	quit(s);
+	str_free(&t);
+	unaccept(r);
+	return SESSION_DONE;
+next:
+	str_free(&t);
+	unaccept(r);
+	return SESSION_NEXT;
+}
+
+int session_run(struct remote *r, const struct target *t, int allow_tls)
+{
+	struct sess s;
+	int res = SESSION_NEXT;
+
+	memset(&s, 0, sizeof s);
+	s.r = r;
+	s.t = t;
+	conn_init(&s.c);
+	make_name(&s);
+	if (!conn_connect(&s.c, (const struct sockaddr *)&t->sa,
+	                  t->sa.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in),
+	                  remote_timeout(r, REMOTE_CONNECT_TIMEOUT))) {
+		str_clear(&r->lasterr);
+		str_appends(&r->lasterr, "4.4.1 unable to connect to ");
+		str_append(&r->lasterr, s.name.s, s.name.len);
+		str_appends(&r->lasterr, ": ");
+		str_appends(&r->lasterr, strerror(errno));
+		goto out;
+	}
+	if (!get_reply(&s, REMOTE_T_GREETING, "the greeting")) goto out;
+	/* 421 or 554 at the greeting: this host will not serve us */
+	if (smtpreply_class(&s.rep) != 2) { set_lasterr_reply(&s); quit(&s); goto out; }
+	if (!hello(&s)) { quit(&s); goto out; }
+	if (r->tlspolicy != TLSP_NONE && allow_tls && s.starttls) {
+		conn_puts(&s.c, "STARTTLS\r\n");
+		if (!send_flush(&s, REMOTE_T_EHLO, "STARTTLS") || !get_reply(&s, REMOTE_T_EHLO, "STARTTLS")) goto out;
+		if (smtpreply_class(&s.rep) == 2) {
+			if (!tls(&s)) {
+				if (r->tlspolicy == TLSP_MAY) res = SESSION_PLAIN;
+				goto out;
+			}
+			/* RFC 3207 4.2: forget everything learnt before TLS */
+			if (!hello(&s)) { quit(&s); goto out; }
+		} else if (r->tlspolicy >= TLSP_ENCRYPT) {
+			set_lasterr_reply(&s);
+			quit(&s);
+			goto out;
+		}
+	}
+	if (r->tlspolicy >= TLSP_ENCRYPT && !s.tls) {
+		str_clear(&r->lasterr);
+		str_appends(&r->lasterr, "4.7.10 TLS is required for ");
+		str_appends(&r->lasterr, r->domain);
+		str_appends(&r->lasterr, " but ");
+		str_append(&r->lasterr, s.name.s, s.name.len);
+		str_appends(&r->lasterr, " does not offer STARTTLS");
+		quit(&s);
+		goto out;
+	}
+	res = transaction(&s);
+out:
+	if (res != SESSION_DONE) {
+		str_0(&r->lasterr);
+		log_line("host failed: ", r->lasterr.s ? r->lasterr.s : "", (char *)0);
+	}
+	conn_close(&s.c);
+	str_free(&s.line);
+	str_free(&s.name);
+	smtpreply_free(&s.rep);
+	return res;
+}
