@@ -102,15 +102,16 @@ int usercmd_run(int argc, char **argv)
 	if (argc == 3) {
 		if (!adm_address(argv[2], strlen(argv[2]), &addr, &why)) {
 			log_line("fatal: invalid address ", argv[2], ": ", why, (char *)0);
-			return EX_DATAERR;
+			r = EX_DATAERR;
+			goto out;
 		}
 	}
 	/* hash before taking the lock: it is the slow part */
 	if (strcmp(cmd, "add") == 0 || strcmp(cmd, "passwd") == 0) {
 		const char *d = strchr(addr.s, '@') + 1;
 		local = domains_islocal(d, strlen(d));
-		if (local < 0) { log_line("fatal: unable to read control/domains: ", strerror(errno), (char *)0); return EX_TEMPFAIL; }
-		if (local == 0) { log_line("fatal: ", d, " is not a local domain (add it with facteur-setup --domain)", (char *)0); return EX_DATAERR; }
+		if (local < 0) { log_line("fatal: unable to read control/domains: ", strerror(errno), (char *)0); goto out; }
+		if (local == 0) { log_line("fatal: ", d, " is not a local domain (add it with facteur-setup --domain)", (char *)0); r = EX_DATAERR; goto out; }
 		if ((r = hash_password(&hash)) != 0) goto out;
 		r = EX_TEMPFAIL;
 	}
