@@ -1,7 +1,8 @@
 /* smtpd.c: main of facteur-smtpd: options, environment, privileges, then
  * one SMTP session on fd 0/1 (session.c). Started as root by tcpserver or
- * systemd, it drops to the `facteur` user before reading a byte; with -t
- * and no TLS yet it first puts the TLS engine in front of itself. */
+ * systemd, it drops to the `facteur` user before reading a byte. With -t,
+ * or when control/tls/cert.pem exists and no engine runs yet, it first
+ * puts the TLS engine (facteur-tlsd) in front of itself. */
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -20,21 +21,6 @@ static _Noreturn void usage(void)
 	log_fatal(EX_USAGE, "usage: facteur-smtpd [-s] [-t]", (char *)0);
 }
 
-/* -t: implicit TLS (RFC 8314). The engine runs us again with
- * FACTEUR_TLS=1 once the handshake is done. */
-static _Noreturn void exec_tlsd(int argc, char **argv)
-{
-	char *nargv[ARGS_MAX + 3];
-	int i, k = 0;
-
-	nargv[k++] = "facteur-tlsd";
-	nargv[k++] = "-t";
-	for (i = 0; i < argc && i < ARGS_MAX; i++) nargv[k++] = argv[i];
-	nargv[k] = 0;
-	execvp(nargv[0], nargv);
-	log_fatalsys(EX_UNAVAILABLE, "fatal: unable to run facteur-tlsd", (char *)0);
-}
-
 int main(int argc, char **argv)
 {
 	static struct session s;    /* one per process; static keeps it off the stack */
@@ -48,8 +34,11 @@ int main(int argc, char **argv)
 		else if (strcmp(argv[i], "-t") == 0) tls_implicit = 1;
 		else usage();
 	}
+	/* the TLS engine goes in front of us (and runs us again) when -t
+	 * asks for it or a certificate allows STARTTLS */
 	e = getenv("FACTEUR_TLS");
-	if (tls_implicit && !(e && strcmp(e, "1") == 0)) exec_tlsd(argc, argv);
+	if (!(e && strcmp(e, "1") == 0) && tlsctl_maybe_exec_engine(argv, tls_implicit) < 0)
+		log_fatal(EX_UNAVAILABLE, "fatal: implicit TLS asked but facteur-tlsd cannot run", (char *)0);
 	signal(SIGPIPE, SIG_IGN);
 	if (!priv_drop(PRIV_USER))
 		log_fatalsys(EX_NOPERM, "fatal: unable to drop privileges to ", PRIV_USER, (char *)0);

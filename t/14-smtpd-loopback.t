@@ -28,7 +28,7 @@ home, q = st.instance()
 base = os.path.dirname(home)
 log = os.path.join(base, "smtpd.log")
 env = ft.env_for(home, FACTEUR_QUEUE=st.FAKEQ, FAKEQ_DIR=q, RELAYCLIENT=None,
-                 FACTEUR_TLSCTL=None, FACTEUR_TLS=None)
+                 FACTEUR_TLSCTL="", FACTEUR_TLS=None)
 srv, port = ft.tcpserver([ft.bin_path("facteur-smtpd")], home, env=env, log=log)
 
 # --- smtplib ---
@@ -107,7 +107,7 @@ if not os.path.exists(ft.bin_path("facteur-queue")):
     t.ok(True, "# SKIP bin/facteur-queue not built")
     t.ok(True, "# SKIP bin/facteur-queue not built")
 else:
-    env = ft.env_for(home, FACTEUR_QUEUE=None, RELAYCLIENT=None, FACTEUR_TLSCTL=None, FACTEUR_TLS=None)
+    env = ft.env_for(home, FACTEUR_QUEUE=None, RELAYCLIENT=None, FACTEUR_TLSCTL="", FACTEUR_TLS=None)
     srv2, port2 = ft.tcpserver([ft.bin_path("facteur-smtpd")], home, env=env, log=log)
     marker = b"end-to-end-%d" % os.getpid()
     with smtplib.SMTP("127.0.0.1", port2, timeout=20) as c:

@@ -35,7 +35,7 @@ def write_control(home, name, text):
 def session(home, qdir, data, ip="192.0.2.1", args=(), timeout=30, **extra):
     """Run facteur-smtpd on a transcript; (rc, stdout bytes, stderr bytes)."""
     env = ft.env_for(home, FACTEUR_QUEUE=FAKEQ, FAKEQ_DIR=qdir, TCPREMOTEIP=ip,
-                     RELAYCLIENT=None, FACTEUR_TLSCTL=None, FACTEUR_TLS=None)
+                     RELAYCLIENT=None, FACTEUR_TLSCTL="", FACTEUR_TLS=None)
     for k, v in extra.items():
         if v is None:
             env.pop(k, None)
