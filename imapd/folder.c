@@ -1,0 +1,797 @@
+/* folder.c: Maildir++ folders as IMAP mailboxes. INBOX is the Maildir
+ * itself; a folder "Work.2026" is the directory ".Work.2026" ('.' is the
+ * IMAP hierarchy delimiter, as on disk); names are kept on disk in
+ * modified UTF-7. Flags live in the file names (":2,DFPRST" plus keyword
+ * letters a-z, mapped per folder by the file facteur-keywords). UIDs,
+ * UIDVALIDITY and MODSEQs live in facteur-uidlist, rewritten whole
+ * (temporary file, fsync when UIDs were given out, rename) under an flock
+ * on facteur-uidlist.lock that only IMAP sessions take: deliveries only
+ * add files to new/ and never lock. The index remembers the mtimes of cur/
+ * and new/ so that a SELECT of an unchanged folder reads one file and no
+ * directory. Runs as the mailbox owner (after login); trusts the file
+ * names it finds no more than network input. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include "fmt.h"
+#include "fsx.h"
+#include "imapd-internal.h"
+#include "log.h"
+#include "mutf7.h"
+#include "scan.h"
+
+#define IDX_NAME  "facteur-uidlist"
+#define LOCK_NAME "facteur-uidlist.lock"
+#define KW_NAME   "facteur-keywords"
+#define IDX_MAGIC "FACTEURIDX1"
+#define SCAN_TRUST_NS (2LL * 1000000000LL)  /* mtimes younger than this may hide a change */
+
+static const char sysletters[] = "DFPRST";
+
+int mbox_name_ok(struct sess *s, const char *name, size_t n, str *imapname)
+{
+	str u = STR_ZERO;
+	size_t i;
+	int ok = 0;
+
+	str_clear(imapname);
+	if (!n || n > IMAP_NAME_MAX || memchr(name, 0, n)) return 0;
+	if (n == 5 && strncasecmp(name, "INBOX", 5) == 0) return str_copys(imapname, "INBOX");
+	if (s->utf8) {
+		if (!str_copy(&u, name, n) || !mutf7_encode(name, n, imapname)) goto out;
+	} else {
+		str back = STR_ZERO;
+		if (!mutf7_decode(name, n, &u) || !mutf7_encode(u.s ? u.s : "", u.len, &back)) { str_free(&back); goto out; }
+		/* one spelling per name: what decodes must re-encode the same */
+		ok = back.len == n && memcmp(back.s, name, n) == 0;
+		str_free(&back);
+		if (!ok) goto out;
+		ok = 0;
+		if (!str_copy(imapname, name, n)) goto out;
+	}
+	/* the decoded name must not leave the Maildir or hide from it */
+	if (!u.len || u.s[0] == '.' || u.s[u.len - 1] == '.' || u.s[0] == '~') goto out;
+	for (i = 0; i < u.len; i++) {
+		unsigned char c = (unsigned char)u.s[i];
+		if (c < 0x20 || c == 0x7f || c == '/' || c == '\\' || c == '*' || c == '%') goto out;
+		if (c == '.' && i + 1 < u.len && u.s[i + 1] == '.') goto out;
+	}
+	if (imapname->len > IMAP_NAME_MAX) goto out;
+	ok = 1;
+out:
+	str_free(&u);
+	if (ok) str_0(imapname);
+	return ok;
+}
+
+int mbox_path(struct sess *s, const str *imapname, str *path)
+{
+	if (!str_copy(path, s->maildir.s, s->maildir.len)) return 0;
+	if (str_equals(imapname, "INBOX")) return str_0(path);
+	return str_appendc(path, '.') && str_append(path, imapname->s, imapname->len) &&
+	       str_appendc(path, '/') && str_0(path);
+}
+
+static int subpath(const struct folder *f, const char *rel, str *out)
+{
+	return str_copy(out, f->path.s, f->path.len) && str_appends(out, rel) && str_0(out);
+}
+
+int folder_lock(const struct folder *f)
+{
+	str p = STR_ZERO;
+	int fd;
+
+	if (!subpath(f, LOCK_NAME, &p)) return -1;
+	fd = open(p.s, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	str_free(&p);
+	if (fd < 0) return -1;
+	while (flock(fd, LOCK_EX) < 0)
+		if (errno != EINTR) { close(fd); return -1; }
+	return fd;
+}
+
+void folder_unlock(int fd) { if (fd >= 0) close(fd); }
+
+static void kw_free(struct folder *f)
+{
+	size_t i;
+	for (i = 0; i < f->nkw; i++) free(f->kw[i]);
+	f->nkw = 0;
+}
+
+static void kw_load(struct folder *f)
+{
+	str p = STR_ZERO, data = STR_ZERO;
+	int fd;
+	char b[4096];
+	ssize_t r;
+	size_t i, st = 0;
+
+	kw_free(f);
+	if (!subpath(f, KW_NAME, &p)) return;
+	fd = open(p.s, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	str_free(&p);
+	if (fd < 0) return;
+	while ((r = read(fd, b, sizeof b)) > 0 && data.len < 65536) str_append(&data, b, (size_t)r);
+	close(fd);
+	for (i = 0; i < data.len && f->nkw < IMAP_KEYWORDS; i++) {
+		if (data.s[i] != '\n') continue;
+		if (i > st) {
+			char *k = malloc(i - st + 1);
+			if (!k) break;
+			memcpy(k, data.s + st, i - st);
+			k[i - st] = 0;
+			f->kw[f->nkw++] = k;
+		}
+		st = i + 1;
+	}
+	str_free(&data);
+}
+
+static int kw_save(struct folder *f)
+{
+	str p = STR_ZERO, d = STR_ZERO;
+	size_t i;
+	int ok;
+
+	for (i = 0; i < f->nkw; i++) { str_appends(&d, f->kw[i]); str_appendc(&d, '\n'); }
+	ok = subpath(f, KW_NAME, &p) && fsx_replacefile(p.s, d.s ? d.s : "", d.len, 0600);
+	str_free(&p);
+	str_free(&d);
+	return ok;
+}
+
+/* index of a keyword (case-insensitive, RFC 9051 2.3.2), or -1 */
+int folder_keyword(struct folder *f, const char *kw, size_t n, int create)
+{
+	size_t i;
+	char *k;
+	int lk;
+
+	for (i = 0; i < f->nkw; i++)
+		if (strlen(f->kw[i]) == n && strncasecmp(f->kw[i], kw, n) == 0) return (int)i;
+	if (!create || f->nkw >= IMAP_KEYWORDS) return -1;
+	lk = folder_lock(f);
+	kw_load(f);    /* another session may have added some */
+	for (i = 0; i < f->nkw; i++)
+		if (strlen(f->kw[i]) == n && strncasecmp(f->kw[i], kw, n) == 0) { folder_unlock(lk); return (int)i; }
+	if (f->nkw >= IMAP_KEYWORDS || !(k = malloc(n + 1))) { folder_unlock(lk); return -1; }
+	memcpy(k, kw, n);
+	k[n] = 0;
+	f->kw[f->nkw++] = k;
+	kw_save(f);
+	folder_unlock(lk);
+	return (int)f->nkw - 1;
+}
+
+static long long mtime_ns(const struct stat *st)
+{
+	return (long long)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
+}
+
+static long long now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+struct mlist {
+	struct msg *m;
+	size_t n, cap;
+	str names;
+};
+
+static struct msg *ml_add(struct mlist *l, const char *base, size_t bl)
+{
+	struct msg *m;
+
+	if (bl > 65535 || l->names.len > 0xffffffffu - bl) return 0;
+	if (l->n == l->cap) {
+		size_t nc = l->cap ? l->cap * 2 : 64;
+		struct msg *nm = realloc(l->m, nc * sizeof *nm);
+		if (!nm) return 0;
+		l->m = nm;
+		l->cap = nc;
+	}
+	m = &l->m[l->n];
+	memset(m, 0, sizeof *m);
+	m->name = (uint32_t)l->names.len;
+	m->namelen = (uint16_t)bl;
+	m->size = (uint64_t)-1;
+	m->idate = -1;
+	if (!str_append(&l->names, base, bl)) return 0;
+	l->n++;
+	return m;
+}
+
+static void ml_free(struct mlist *l) { free(l->m); str_free(&l->names); memset(l, 0, sizeof *l); }
+
+static uint32_t flags_from_info(const struct folder *f, const char *p, size_t n)
+{
+	uint32_t fl = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		const char *c = memchr(sysletters, p[i], 6);
+		if (c && p[i]) fl |= 1u << (c - sysletters);
+		else if (p[i] >= 'a' && p[i] <= 'z' && (size_t)(p[i] - 'a') < f->nkw) fl |= F_KW(p[i] - 'a');
+	}
+	return fl;
+}
+
+static void flags_letters(uint32_t fl, str *out)
+{
+	int i;
+	for (i = 0; i < 6; i++) if (fl & (1u << i)) str_appendc(out, sysletters[i]);
+	for (i = 0; i < IMAP_KEYWORDS; i++) if (fl & F_KW(i)) str_appendc(out, (char)('a' + i));
+}
+
+int msg_path(const struct folder *f, const struct msg *m, str *out)
+{
+	if (!str_copy(out, f->path.s, f->path.len) ||
+	    !str_appends(out, m->innew ? "new/" : "cur/") ||
+	    !str_append(out, f->names.s + m->name, m->namelen)) return 0;
+	if (m->hasinfo || !m->innew) {
+		str_appends(out, ":2,");
+		flags_letters(m->flags & ~F_RECENT, out);
+	}
+	return str_0(out);
+}
+
+/* parse facteur-uidlist into l; 0 when missing or unreadable */
+static int idx_load(struct folder *f, struct mlist *l, struct stat *st)
+{
+	str p = STR_ZERO, d = STR_ZERO;
+	int fd;
+	char *s, *e, *nl;
+	unsigned long long v[3];
+
+	if (!subpath(f, IDX_NAME, &p)) return 0;
+	fd = open(p.s, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	str_free(&p);
+	if (fd < 0) return 0;
+	if (fstat(fd, st) < 0 || !str_ready(&d, (size_t)st->st_size)) { close(fd); str_free(&d); return 0; }
+	while (d.len < (size_t)st->st_size) {
+		ssize_t r = read(fd, d.s + d.len, (size_t)st->st_size - d.len);
+		if (r <= 0) break;
+		d.len += (size_t)r;
+	}
+	close(fd);
+	s = d.s;
+	e = d.s + d.len;
+	nl = memchr(s, '\n', d.len);
+	if (!nl || strncmp(s, IDX_MAGIC " ", sizeof IDX_MAGIC) != 0) { str_free(&d); return 0; }
+	s += sizeof IDX_MAGIC;
+	{
+		size_t k;
+		for (k = 0; k < 3; k++) {
+			size_t u = scan_ulong(s, (size_t)(nl - s), &v[k]);
+			if (!u) { str_free(&d); return 0; }
+			s += u;
+			if (*s == ' ') s++;
+		}
+	}
+	f->uidvalidity = (uint32_t)v[0];
+	f->uidnext = (uint32_t)v[1];
+	f->highestmodseq = v[2];
+	{
+		unsigned long long cm = 0, nm = 0;
+		size_t u = scan_ulong(s, (size_t)(nl - s), &cm);
+		if (u) { s += u; if (*s == ' ') s++; scan_ulong(s, (size_t)(nl - s), &nm); }
+		f->curmt = (long long)cm;
+		f->newmt = (long long)nm;
+	}
+	s = nl + 1;
+	while (s < e && (nl = memchr(s, '\n', (size_t)(e - s)))) {
+		unsigned long long uid, ms, sz, id, fl;
+		size_t u;
+		char *q = s;
+		struct msg *m;
+		int innew, hasinfo;
+		if (!(u = scan_ulong(q, (size_t)(nl - q), &uid))) goto next;
+		q += u + 1;
+		if (!(u = scan_ulong(q, (size_t)(nl - q), &ms))) goto next;
+		q += u + 1;
+		if (*q == '-') { sz = (uint64_t)-1; q += 2; }
+		else { if (!(u = scan_ulong(q, (size_t)(nl - q), &sz))) goto next; q += u + 1; }
+		if (*q == '-') { id = (unsigned long long)-1; q += 2; }
+		else { if (!(u = scan_ulong(q, (size_t)(nl - q), &id))) goto next; q += u + 1; }
+		if (!(u = scan_ulong(q, (size_t)(nl - q), &fl))) goto next;
+		q += u + 1;
+		if (q + 3 > nl) goto next;
+		innew = q[0] == 'n';
+		hasinfo = q[1] == 'i';
+		q += 3;
+		if (q >= nl || !uid || uid > 0xffffffffULL) goto next;
+		if (!(m = ml_add(l, q, (size_t)(nl - q)))) break;
+		m->uid = (uint32_t)uid;
+		m->modseq = ms;
+		m->size = sz;
+		m->idate = id == (unsigned long long)-1 ? -1 : (int64_t)id;
+		m->flags = (uint32_t)fl & ~F_RECENT;
+		m->innew = (uint8_t)innew;
+		m->hasinfo = (uint8_t)hasinfo;
+	next:
+		s = nl + 1;
+	}
+	str_free(&d);
+	return 1;
+}
+
+static int idx_write(struct folder *f, int dosync)
+{
+	str d = STR_ZERO, p = STR_ZERO, t = STR_ZERO;
+	size_t i;
+	int fd, ok = 0;
+
+	str_appends(&d, IDX_MAGIC " ");
+	str_appendu(&d, f->uidvalidity); str_appendc(&d, ' ');
+	str_appendu(&d, f->uidnext); str_appendc(&d, ' ');
+	str_appendu(&d, f->highestmodseq); str_appendc(&d, ' ');
+	str_appendu(&d, (unsigned long long)f->curmt); str_appendc(&d, ' ');
+	str_appendu(&d, (unsigned long long)f->newmt); str_appendc(&d, '\n');
+	for (i = 0; i < f->n; i++) {
+		const struct msg *m = &f->m[i];
+		str_appendu(&d, m->uid); str_appendc(&d, ' ');
+		str_appendu(&d, m->modseq); str_appendc(&d, ' ');
+		if (m->size == (uint64_t)-1) str_appendc(&d, '-'); else str_appendu(&d, m->size);
+		str_appendc(&d, ' ');
+		if (m->idate < 0) str_appendc(&d, '-'); else str_appendu(&d, (unsigned long long)m->idate);
+		str_appendc(&d, ' ');
+		str_appendu(&d, m->flags & ~F_RECENT); str_appendc(&d, ' ');
+		str_appendc(&d, m->innew ? 'n' : 'c');
+		str_appendc(&d, m->hasinfo ? 'i' : '-');
+		str_appendc(&d, ' ');
+		if (!str_append(&d, f->names.s + m->name, m->namelen) || !str_appendc(&d, '\n')) goto out;
+	}
+	if (!subpath(f, IDX_NAME, &p) || !subpath(f, IDX_NAME ".tmp", &t)) goto out;
+	unlink(t.s);
+	fd = open(t.s, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) goto out;
+	if (!fd_writeall(fd, d.s, d.len, -1) || (dosync && fsync(fd) < 0)) { close(fd); unlink(t.s); goto out; }
+	close(fd);
+	if (rename(t.s, p.s) < 0) { unlink(t.s); goto out; }
+	if (dosync) fsx_syncdir(f->path.s);
+	ok = 1;
+out:
+	if (!ok) log_line("unable to write ", p.s ? p.s : IDX_NAME, ": ", strerror(errno), (char *)0);
+	str_free(&d); str_free(&p); str_free(&t);
+	return ok;
+}
+
+static void idx_remember(struct folder *f)
+{
+	str p = STR_ZERO;
+	struct stat st;
+
+	if (subpath(f, IDX_NAME, &p) && stat(p.s, &st) == 0) {
+		f->idxmt = mtime_ns(&st);
+		f->idxino = st.st_ino;
+		f->idxsize = (unsigned long long)st.st_size;
+	}
+	str_free(&p);
+}
+
+int folder_save(struct folder *f)
+{
+	int r = 1;
+	if (f->dirty) {
+		r = idx_write(f, f->uidsnew);
+		f->dirty = f->uidsnew = 0;
+		idx_remember(f);
+	}
+	return r;
+}
+
+/* open-addressing table of base names for the directory scan */
+struct htab { uint32_t *slot; size_t mask; };
+
+static uint64_t hname(const char *p, size_t n)
+{
+	uint64_t h = 1469598103934665603ULL;
+	while (n--) { h ^= (unsigned char)*p++; h *= 1099511628211ULL; }
+	return h;
+}
+
+static int ht_build(struct htab *h, const struct mlist *l)
+{
+	size_t sz = 16, i;
+
+	while (sz < l->n * 2 + 1) sz *= 2;
+	h->slot = malloc(sz * sizeof *h->slot);
+	if (!h->slot) return 0;
+	memset(h->slot, 0xff, sz * sizeof *h->slot);
+	h->mask = sz - 1;
+	for (i = 0; i < l->n; i++) {
+		size_t k = hname(l->names.s + l->m[i].name, l->m[i].namelen) & h->mask;
+		while (h->slot[k] != 0xffffffffu) k = (k + 1) & h->mask;
+		h->slot[k] = (uint32_t)i;
+	}
+	return 1;
+}
+
+static long ht_find(const struct htab *h, const struct mlist *l, const char *p, size_t n)
+{
+	size_t k = hname(p, n) & h->mask;
+	while (h->slot[k] != 0xffffffffu) {
+		const struct msg *m = &l->m[h->slot[k]];
+		if (m->namelen == n && memcmp(l->names.s + m->name, p, n) == 0) return (long)h->slot[k];
+		k = (k + 1) & h->mask;
+	}
+	return -1;
+}
+
+struct newent { char *name; size_t bl; int innew, hasinfo; uint32_t flags; };
+
+static int necmp(const void *a, const void *b)
+{
+	const struct newent *x = a, *y = b;
+	return strcmp(x->name, y->name);
+}
+
+/* read new/ and cur/ into l: update what is known, drop what is gone,
+ * add what is new with UIDs from uidnext */
+static int scan_dirs(struct folder *f, struct mlist *l, int *changed, int *uidsnew)
+{
+	struct htab h;
+	struct newent *ne = 0;
+	size_t nne = 0, cne = 0, i, o;
+	int d;
+
+	if (!ht_build(&h, l)) return 0;
+	for (i = 0; i < l->n; i++) l->m[i].seen = 0;
+	for (d = 0; d < 2; d++) {
+		str dp = STR_ZERO;
+		DIR *dir;
+		struct dirent *de;
+		if (!subpath(f, d ? "cur" : "new", &dp)) { free(h.slot); return 0; }
+		dir = opendir(dp.s);
+		str_free(&dp);
+		if (!dir) continue;
+		while ((de = readdir(dir))) {
+			const char *nm = de->d_name, *colon;
+			size_t len = strlen(nm), bl;
+			long k;
+			uint32_t fl = 0;
+			int hasinfo = 0;
+			if (nm[0] == '.') continue;
+			colon = strstr(nm, ":2,");
+			bl = colon ? (size_t)(colon - nm) : len;
+			if (colon) { hasinfo = 1; fl = flags_from_info(f, colon + 3, len - bl - 3); }
+			k = ht_find(&h, l, nm, bl);
+			if (k >= 0) {
+				struct msg *m = &l->m[k];
+				if (m->seen) continue;   /* the same message twice: keep the first */
+				m->seen = 1;
+				if (m->innew != !d || m->hasinfo != hasinfo) { m->innew = (uint8_t)!d; m->hasinfo = (uint8_t)hasinfo; *changed = 1; }
+				if ((m->flags & ~F_RECENT) != fl) {
+					m->flags = (m->flags & F_RECENT) | fl;
+					m->modseq = ++f->highestmodseq;
+					*changed = 1;
+				}
+				continue;
+			}
+			if (nne == cne) {
+				size_t nc = cne ? cne * 2 : 64;
+				struct newent *nn = realloc(ne, nc * sizeof *nn);
+				if (!nn) break;
+				ne = nn;
+				cne = nc;
+			}
+			ne[nne].name = strndup(nm, bl);
+			if (!ne[nne].name) break;
+			ne[nne].bl = bl;
+			ne[nne].innew = !d;
+			ne[nne].hasinfo = hasinfo;
+			ne[nne].flags = fl;
+			nne++;
+		}
+		closedir(dir);
+	}
+	free(h.slot);
+	for (i = o = 0; i < l->n; i++) {
+		if (!l->m[i].seen) { *changed = 1; continue; }
+		l->m[o++] = l->m[i];
+	}
+	l->n = o;
+	if (nne) {
+		qsort(ne, nne, sizeof *ne, necmp);
+		for (i = 0; i < nne; i++) {
+			struct msg *m;
+			if (i && strcmp(ne[i].name, ne[i - 1].name) == 0) continue;
+			if (f->uidnext == 0xffffffffu) break;   /* UIDs exhausted: RFC says new UIDVALIDITY; we stop */
+			m = ml_add(l, ne[i].name, ne[i].bl);
+			if (!m) break;
+			m->uid = f->uidnext++;
+			m->flags = ne[i].flags;
+			m->innew = (uint8_t)ne[i].innew;
+			m->hasinfo = (uint8_t)ne[i].hasinfo;
+			m->modseq = ++f->highestmodseq;
+			*changed = *uidsnew = 1;
+		}
+	}
+	for (i = 0; i < nne; i++) free(ne[i].name);
+	free(ne);
+	return 1;
+}
+
+static void take_new(struct folder *f, struct mlist *l, int *changed)
+{
+	size_t i;
+	str from = STR_ZERO, to = STR_ZERO;
+
+	for (i = 0; i < l->n; i++) {
+		struct msg *m = &l->m[i];
+		struct folder tmp;
+		if (!m->innew) continue;
+		tmp = *f;
+		tmp.names = l->names;
+		if (!msg_path(&tmp, m, &from)) continue;
+		m->innew = 0;
+		if (!msg_path(&tmp, m, &to)) { m->innew = 1; continue; }
+		if (rename(from.s, to.s) < 0) {
+			if (errno != ENOENT) { m->innew = 1; continue; }
+			/* someone else took it; the next scan tells where */
+			f->curmt = -1;
+		}
+		m->hasinfo = 1;
+		m->flags |= F_RECENT;
+		*changed = 1;
+	}
+	str_free(&from);
+	str_free(&to);
+}
+
+static void put_fetchflags(struct sess *s, struct folder *f, size_t seq, const struct msg *m)
+{
+	put(s, "* "); putu(s, seq); put(s, " FETCH (FLAGS ");
+	put_flags(s, f, m->flags);
+	if (s->condstore) { put(s, " MODSEQ ("); putu(s, m->modseq); put(s, ")"); }
+	put(s, ")\r\n");
+}
+
+int folder_sync(struct sess *s, struct folder *f, int takenew, int report)
+{
+	struct stat ist, cst, nst;
+	struct mlist l = { 0, 0, 0, STR_ZERO };
+	int lk, idxchanged, dirchanged, changed = 0, uidsnew = 0, haveidx, anynew = 0;
+	long long now = now_ns();
+	size_t i, j, oldn = f->n, recent = 0;
+	uint32_t oldmax = f->n ? f->m[f->n - 1].uid : 0;
+	str p = STR_ZERO;
+
+	lk = folder_lock(f);
+	if (lk < 0) return 0;
+	subpath(f, IDX_NAME, &p);
+	idxchanged = stat(p.s, &ist) < 0 || mtime_ns(&ist) != f->idxmt ||
+	             (unsigned long long)ist.st_ino != f->idxino ||
+	             (unsigned long long)ist.st_size != f->idxsize;
+	subpath(f, "cur", &p);
+	if (stat(p.s, &cst) < 0) memset(&cst, 0, sizeof cst);
+	subpath(f, "new", &p);
+	if (stat(p.s, &nst) < 0) memset(&nst, 0, sizeof nst);
+	str_free(&p);
+	dirchanged = mtime_ns(&cst) != f->curmt || mtime_ns(&nst) != f->newmt;
+	for (i = 0; i < f->n && takenew && !anynew; i++) anynew = f->m[i].innew;
+	if (!idxchanged && !dirchanged && !anynew && f->m) { folder_unlock(lk); return 1; }
+	if (idxchanged) {
+		haveidx = idx_load(f, &l, &ist);
+		kw_load(f);
+		if (!haveidx) {
+			ml_free(&l);
+			f->uidvalidity = (uint32_t)time(0);
+			f->uidnext = 1;
+			f->highestmodseq = 1;
+			changed = uidsnew = 1;
+			dirchanged = 1;
+		}
+		else dirchanged = mtime_ns(&cst) != f->curmt || mtime_ns(&nst) != f->newmt;
+		for (i = j = 0; i < l.n && j < f->n; ) {
+			if (l.m[i].uid == f->m[j].uid) { l.m[i].flags |= f->m[j].flags & F_RECENT; i++; j++; }
+			else if (l.m[i].uid < f->m[j].uid) i++;
+			else j++;
+		}
+	} else {
+		for (i = 0; i < f->n; i++) {
+			struct msg *m = ml_add(&l, f->names.s + f->m[i].name, f->m[i].namelen);
+			uint32_t nm;
+			if (!m) { folder_unlock(lk); ml_free(&l); return 0; }
+			nm = m->name;
+			*m = f->m[i];
+			m->name = nm;
+		}
+	}
+	if (dirchanged && !scan_dirs(f, &l, &changed, &uidsnew)) { folder_unlock(lk); ml_free(&l); return 0; }
+	if (takenew) take_new(f, &l, &changed);
+	if (dirchanged) {
+		/* an mtime this young may not change again for a change in the
+		 * same clock tick: remember it only once it has aged */
+		long long cm = mtime_ns(&cst), nm = mtime_ns(&nst);
+		long long ncm = now - cm >= SCAN_TRUST_NS ? cm : 0, nnm = now - nm >= SCAN_TRUST_NS ? nm : 0;
+		if (ncm != f->curmt || nnm != f->newmt) changed = 1;
+		f->curmt = ncm;
+		f->newmt = nnm;
+	}
+	/* the view changes now: tell the client what changed */
+	size_t surv = oldn;
+	if (report) {
+		surv = 0;
+		for (i = j = 0; i < f->n; i++) {
+			while (j < l.n && l.m[j].uid < f->m[i].uid) j++;
+			if (j < l.n && l.m[j].uid == f->m[i].uid) {
+				surv++;
+				if ((l.m[j].flags & ~F_RECENT) != (f->m[i].flags & ~F_RECENT))
+					put_fetchflags(s, f, surv, &l.m[j]);
+			} else {
+				put(s, "* "); putu(s, surv + 1); put(s, " EXPUNGE\r\n");
+			}
+		}
+	}
+	free(f->m);
+	str_free(&f->names);
+	f->m = l.m;
+	f->n = l.n;
+	f->cap = l.cap;
+	f->names = l.names;
+	for (i = 0; i < f->n; i++) if (f->m[i].flags & F_RECENT) recent++;
+	if (report && (f->n != oldn || recent != f->recent || changed)) {
+		/* EXISTS only when messages arrived; EXPUNGE said the rest */
+		if (f->n > surv || (f->n && f->m[f->n - 1].uid > oldmax)) { put(s, "* "); putu(s, f->n); put(s, " EXISTS\r\n"); }
+		if (recent != f->recent && !s->rev2) { put(s, "* "); putu(s, recent); put(s, " RECENT\r\n"); }
+	}
+	f->recent = recent;
+	if (changed) { f->dirty = 1; if (uidsnew) f->uidsnew = 1; }
+	folder_save(f);
+	idx_remember(f);
+	folder_unlock(lk);
+	return 1;
+}
+
+int folder_open(struct sess *s, struct folder *f, const str *imapname, const char *path)
+{
+	struct stat st;
+
+	folder_close(f);
+	str_copys(&f->path, path);
+	str_0(&f->path);
+	str_copy(&f->name, imapname->s, imapname->len);
+	str_0(&f->name);
+	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode)) return 0;
+	f->curmt = f->newmt = 0;
+	f->idxmt = 0;
+	f->idxino = f->idxsize = 0;
+	return 1;
+}
+
+void folder_close(struct folder *f)
+{
+	free(f->m);
+	f->m = 0;
+	f->n = f->cap = 0;
+	str_free(&f->names);
+	str_free(&f->path);
+	str_free(&f->name);
+	kw_free(f);
+	f->recent = 0;
+	f->dirty = f->uidsnew = 0;
+}
+
+int msg_stat(const struct folder *f, struct msg *m)
+{
+	str p = STR_ZERO;
+	struct stat st;
+	int ok;
+
+	if (m->size != (uint64_t)-1 && m->idate >= 0) return 1;
+	ok = msg_path(f, m, &p) && stat(p.s, &st) == 0;
+	str_free(&p);
+	if (!ok) return 0;
+	m->size = (uint64_t)st.st_size;
+	m->idate = (int64_t)st.st_mtime;
+	return 1;
+}
+
+/* rename the file to carry new flags; the modseq moves on */
+int msg_setflags(struct sess *s, struct folder *f, struct msg *m, uint32_t flags)
+{
+	str from = STR_ZERO, to = STR_ZERO;
+	uint32_t old = m->flags;
+	int ok;
+
+	if ((old & ~F_RECENT) == (flags & ~F_RECENT)) { m->flags = flags; return 1; }
+	ok = msg_path(f, m, &from);
+	m->flags = flags;
+	if (m->innew) { m->innew = 0; }
+	m->hasinfo = 1;
+	ok = ok && msg_path(f, m, &to) && rename(from.s, to.s) == 0;
+	str_free(&from);
+	str_free(&to);
+	if (!ok) { m->flags = old; return 0; }
+	m->modseq = ++f->highestmodseq;
+	f->dirty = 1;
+	return 1;
+}
+
+void put_flags(struct sess *s, const struct folder *f, uint32_t flags)
+{
+	static const char *const names[] = { "\\Draft", "\\Flagged", "$Forwarded", "\\Answered", "\\Seen", "\\Deleted" };
+	int i, first = 1;
+
+	put(s, "(");
+	for (i = 0; i < 6; i++)
+		if (flags & (1u << i)) { if (!first) put(s, " "); put(s, names[i]); first = 0; }
+	for (i = 0; i < IMAP_KEYWORDS && (size_t)i < f->nkw; i++)
+		if (flags & F_KW(i)) { if (!first) put(s, " "); put(s, f->kw[i]); first = 0; }
+	if (flags & F_RECENT) { if (!first) put(s, " "); put(s, "\\Recent"); }
+	put(s, ")");
+}
+
+/* one flag of a STORE/APPEND list; 0 when not a valid flag */
+int parse_flag(struct sess *s, struct folder *f, const char *p, size_t n, uint32_t *fl, int create)
+{
+	static const char *const names[] = { "\\Draft", "\\Flagged", "$Forwarded", "\\Answered", "\\Seen", "\\Deleted" };
+	size_t i;
+	int k;
+
+	for (i = 0; i < 6; i++)
+		if (strlen(names[i]) == n && strncasecmp(names[i], p, n) == 0) { *fl |= 1u << i; return 1; }
+	if (n == 7 && strncasecmp(p, "\\Recent", 7) == 0) return 1;
+	if (!n || p[0] == '\\') return 0;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+		if (c <= 0x20 || c >= 0x7f || strchr("(){%*\"\\]", c)) return 0;
+	}
+	k = folder_keyword(f, p, n, create);
+	if (k >= 0) *fl |= F_KW(k);
+	return 1;
+}
+
+size_t folder_unseen(const struct folder *f)
+{
+	size_t i, u = 0;
+	for (i = 0; i < f->n; i++) if (!(f->m[i].flags & F_SEEN)) u++;
+	return u;
+}
+
+/* the Maildir protocol: tmp/ name, write, fsync, rename into cur/ with
+ * the flags, fsync the directory. name gets the base name. */
+int folder_deliver(struct sess *s, const char *dir, const char *data, size_t n,
+                   uint32_t flags, int64_t idate, str *name)
+{
+	str tmp = STR_ZERO, dst = STR_ZERO, id = STR_ZERO;
+	int fd, ok = 0;
+
+	if (!uniq_make(&id)) return 0;
+	str_appends(&id, ",S="); str_appendu(&id, n);
+	str_copy(name, id.s, id.len);
+	str_copys(&tmp, dir); str_appends(&tmp, "tmp/"); str_append(&tmp, id.s, id.len); str_0(&tmp);
+	str_copys(&dst, dir); str_appends(&dst, "cur/"); str_append(&dst, id.s, id.len);
+	str_appends(&dst, ":2,"); flags_letters(flags & ~F_RECENT, &dst);
+	if (!str_0(&dst)) goto out;
+	fd = open(tmp.s, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) goto out;
+	if (!fd_writeall(fd, data, n, -1) || fsync(fd) < 0) { close(fd); unlink(tmp.s); goto out; }
+	if (idate > 0) {
+		struct timespec ts[2];
+		ts[0].tv_sec = ts[1].tv_sec = (time_t)idate;
+		ts[0].tv_nsec = ts[1].tv_nsec = 0;
+		futimens(fd, ts);
+	}
+	close(fd);
+	if (rename(tmp.s, dst.s) < 0) { unlink(tmp.s); goto out; }
+	str_copys(&tmp, dir); str_appends(&tmp, "cur"); str_0(&tmp);
+	fsx_syncdir(tmp.s);
+	ok = 1;
+out:
+	str_free(&tmp); str_free(&dst); str_free(&id);
+	return ok;
+}
