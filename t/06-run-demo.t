@@ -131,6 +131,31 @@ if os.access(ft.bin_path("facteur-pop3d"), os.X_OK) and ft.wait_port(2110 + offs
 else:
     t.diag("facteur-pop3d not running: POP3 check skipped")
 
+# implicit TLS and IMAP, when built: the demo's certificate is self-signed
+import imaplib
+import smtplib
+import ssl
+ctx = ssl.create_default_context(cafile=os.path.join(d, "run", "control", "tls", "cert.pem"))
+if os.access(ft.bin_path("facteur-tlsd"), os.X_OK):
+    try:
+        s = smtplib.SMTP_SSL("localhost", 2465 + offset, context=ctx, timeout=20,
+                             local_hostname="client.example.org")
+        s.ehlo()
+        s.login("demo@example.test", password)
+        s.quit()
+        t.ok(True, "SMTPS: TLS verified against the demo certificate, AUTH with the demo password")
+    except Exception as e:
+        t.ok(False, "SMTPS with AUTH: %r" % e)
+if os.access(ft.bin_path("facteur-imapd"), os.X_OK) and ft.wait_port(2143 + offset, timeout=2):
+    try:
+        i = imaplib.IMAP4("127.0.0.1", 2143 + offset, timeout=20)
+        i.login("demo@example.test", password)
+        typ, data = i.select("INBOX")
+        i.logout()
+        t.ok(typ == "OK" and int(data[0]) >= 1, "IMAP: the demo user sees the message (%r)" % (data,))
+    except Exception as e:
+        t.ok(False, "IMAP login with the demo password: %r" % e)
+
 demo.send_signal(signal.SIGINT)
 try:
     rc = demo.wait(timeout=20)
