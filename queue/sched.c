@@ -184,6 +184,17 @@ fail:
 	return 0;
 }
 
+static int exists(const char *dir, const char *id)
+{
+	str p = STR_ZERO;
+	struct stat st;
+	int r = 1;
+
+	if (qpath(&p, dir, id, 0)) r = lstat(p.s, &st) == 0 || errno != ENOENT;
+	str_free(&p);
+	return r;
+}
+
 static int loaded_in(struct msg *list, struct msg *stop, const char *id)
 {
 	for (; list && list != stop; list = list->next)
@@ -216,6 +227,14 @@ void sched_scan(struct sched *s, unsigned long long now)
 		if (!qid_ok(e->d_name)) continue;
 		/* converted just now from a todo/ that survived a crash */
 		if (loaded_in(s->msgs, before, e->d_name)) continue;
+		if (!exists(QDIR_MESS, e->d_name)) {
+			/* msg_finish was cut short: every recipient was done */
+			str p = STR_ZERO;
+			if (qpath(&p, QDIR_INFO, e->d_name, 0) && unlink(p.s) == 0)
+				log_line("end msg ", e->d_name, " (finished before a restart)", (char *)0);
+			str_free(&p);
+			continue;
+		}
 		if (!(m = msg_new(e->d_name))) continue;
 		r = qinfo_read(e->d_name, &m->q);
 		if (r <= 0) {
@@ -227,17 +246,6 @@ void sched_scan(struct sched *s, unsigned long long now)
 		msg_link(s, m);
 	}
 	closedir(d);
-}
-
-static int exists(const char *dir, const char *id)
-{
-	str p = STR_ZERO;
-	struct stat st;
-	int r = 1;
-
-	if (qpath(&p, dir, id, 0)) r = lstat(p.s, &st) == 0 || errno != ENOENT;
-	str_free(&p);
-	return r;
 }
 
 static void sweep(const char *dir, unsigned long long now, int need_orphan)
@@ -286,23 +294,23 @@ static void msg_unlink(struct sched *s, struct msg *m)
 		if (*pp == m) { *pp = m->next; s->nmsgs--; break; }
 }
 
-/* every recipient is done: info/ID goes first (the commit point), then
- * the message; a crash in between leaves an orphan that sched_clean
- * removes */
+/* every recipient is done: the message goes first, then info/ID (the
+ * commit point). A crash in between leaves info/ID without its message,
+ * which can only mean this, and sched_scan removes it. */
 static void msg_finish(struct sched *s, struct msg *m)
 {
 	str p = STR_ZERO;
 
+	if (qpath(&p, QDIR_MESS, m->id.s, 0) && unlink(p.s) != 0 && errno != ENOENT) {
+		log_line("warning: unable to remove ", p.s, ": ", strerror(errno), (char *)0);
+		str_free(&p);
+		return;
+	}
 	if (qpath(&p, QDIR_INFO, m->id.s, 0)) {
-		if (unlink(p.s) != 0 && errno != ENOENT) {
+		if (unlink(p.s) != 0 && errno != ENOENT)
 			log_line("warning: unable to remove ", p.s, ": ", strerror(errno), (char *)0);
-			m->hold = 0;
-			str_free(&p);
-			return;
-		}
 		fsx_syncdir(QDIR_INFO);
 	}
-	if (qpath(&p, QDIR_MESS, m->id.s, 0)) unlink(p.s);
 	log_line("end msg ", m->id.s, (char *)0);
 	str_free(&p);
 	msg_unlink(s, m);
