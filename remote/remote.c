@@ -45,7 +45,11 @@ static void print_results(const struct remote *r)
 
 	for (i = 0; i < r->nrcpt; i++) {
 		const struct rcpt *rc = &r->rcpt[i];
-		str_appends(&out, rc->addr);
+		/* the address as given, but never a line break or tab */
+		for (j = 0; rc->addr[j]; j++) {
+			unsigned char c = (unsigned char)rc->addr[j];
+			str_appendc(&out, (c < 0x20 || c == 0x7f) ? '?' : (char)c);
+		}
 		str_appendc(&out, '\t');
 		str_appendc(&out, (char)('0' + rc->code));
 		str_appendc(&out, '\t');

@@ -1,0 +1,239 @@
+#!/usr/bin/env python3
+"""facteur-remote against a scripted SMTP peer (t/data/remote-peer.py) via
+control/smtproutes: per-recipient results, PIPELINING, dot-stuffing and
+CRLF, SIZE, SMTPUTF8, 8BITMIME, HELO fallback, and the failures: 421 at
+the greeting, 450/550 at RCPT, 552 after DATA, hangs, a line dropped in
+DATA, multi-line, overlong and garbage replies."""
+import importlib.util
+import os
+import sys
+import time
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
+import ft
+
+spec = importlib.util.spec_from_file_location("remotepeer", os.path.join(os.path.dirname(__file__), "data", "remote-peer.py"))
+rp = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(rp)
+
+t = ft.TAP()
+top = ft.tempdir()
+os.chmod(top, 0o755)
+home = os.path.join(top, "home")
+os.makedirs(os.path.join(home, "control"))
+os.chmod(home, 0o755)
+os.chmod(os.path.join(home, "control"), 0o755)
+
+
+def control(name, text):
+    path = os.path.join(home, "control", name)
+    if text is None:
+        if os.path.exists(path):
+            os.unlink(path)
+        return
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o644)
+
+
+control("me", "facteur.test\n")
+control("remotetimeout", "2\n")
+control("nameservers", "127.0.0.1:%d\n" % ft.free_port())   # never asked: routes are addresses
+
+MSG = b"From: a@facteur.test\nTo: x@example.net\nSubject: test\n\nline one\n.starts with a dot\n..two dots\n.\nlast\n"
+
+
+def remote(peer_port, rcpts, msg=MSG, sender="a@facteur.test", route=None, timeout=30):
+    control("smtproutes", route or ("example.net 127.0.0.1:%d\n" % peer_port))
+    mf = os.path.join(top, "msg")
+    with open(mf, "wb") as f:
+        f.write(msg)
+    start = time.time()
+    with open(mf, "rb") as f:
+        import subprocess
+        p = subprocess.run([ft.bin_path("facteur-remote"), "example.net", sender] + list(rcpts),
+                           stdin=f, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           env=ft.env_for(home), timeout=timeout)
+    lines = [l.split("\t") for l in p.stdout.decode("utf-8", "replace").splitlines()]
+    return p.returncode, lines, p.stderr.decode("utf-8", "replace"), time.time() - start
+
+
+def peer(**b):
+    return rp.Peer(b)
+
+
+# 1. a normal delivery, one recipient refused
+p = peer(rcpt=lambda a: b"550 5.1.1 no such user\r\n" if a.startswith("bad") else b"250 2.1.5 ok\r\n")
+rc, lines, err, _ = remote(p.port, ["x@example.net", "bad@example.net", "y@example.net"])
+p.stop()
+t.is_(rc, 0, "exit 0 with a line for every recipient")
+t.is_([l[0] for l in lines], ["x@example.net", "bad@example.net", "y@example.net"], "one line per recipient, in order")
+t.is_([l[1] for l in lines], ["2", "5", "2"], "codes 2 5 2")
+t.ok(len(lines) == 3 and "550 5.1.1 no such user" in lines[1][2], "the peer's refusal is quoted")
+t.ok(len(lines) == 3 and "250 2.0.0 queued" in lines[0][2], "the peer's acceptance is quoted")
+t.is_(len(p.messages), 1, "one message transferred")
+if p.messages:
+    mail, rcpts, body, _ = p.messages[0]
+    t.like(mail, b"MAIL FROM:<a@facteur.test> SIZE=", "MAIL with SIZE=")
+    t.is_(rcpts, ["x@example.net", "y@example.net"], "accepted recipients")
+    t.is_(body, MSG.replace(b"\n", b"\r\n").replace(b"\r\n.", b"\r\n.."), "CRLF and dot-stuffing in DATA")
+ls = p.conns[0] if p.conns else []
+chunks = {l.split(b" ")[0].split(b":")[0]: c for c, l in ls}
+t.ok(any(l.startswith(b"EHLO facteur.test") for _, l in ls), "EHLO with control/me")
+mailc = [c for c, l in ls if l.startswith(b"MAIL")]
+rcptc = [c for c, l in ls if l.startswith(b"RCPT")]
+t.ok(mailc and rcptc and all(c == mailc[0] for c in rcptc), "PIPELINING: MAIL and RCPTs in one write")
+t.ok(ls and ls[-1][1].startswith(b"QUIT"), "QUIT at the end")
+
+# 2. no PIPELINING: one command at a time
+p = peer(ehlo=[b"SIZE"])
+rc, lines, err, _ = remote(p.port, ["x@example.net", "y@example.net"])
+p.stop()
+ls = p.conns[0] if p.conns else []
+chunks = [c for c, l in ls if l.startswith(b"MAIL") or l.startswith(b"RCPT")]
+t.ok(len(chunks) == 3 and len(set(chunks)) == 3, "without PIPELINING each command waits for its reply")
+t.is_([l[1] for l in lines], ["2", "2"], "delivered without PIPELINING")
+t.ok(p.messages and p.messages[0][0].rstrip() == b"MAIL FROM:<a@facteur.test> SIZE=%d" % len(MSG.replace(b"\n", b"\r\n")),
+     "SIZE= is the CRLF size")
+
+# 3. 421 at the greeting: temporary, and the message is not sent
+p = peer(greeting=b"421 4.3.2 too busy\r\n")
+rc, lines, err, _ = remote(p.port, ["x@example.net"])
+p.stop()
+t.is_(rc, 0, "421 greeting: exit 0")
+t.ok(lines and lines[0][1] == "4" and "421" in lines[0][2], "421 greeting: temporary, reply quoted")
+
+# 4. 450 and 550 at RCPT, 452 too many recipients
+p = peer(rcpt=lambda a: {"t": b"450 4.2.1 try later\r\n", "p": b"550 5.7.1 go away\r\n",
+                         "m": b"452 4.5.3 too many recipients\r\n"}.get(a[0], b"250 ok\r\n"))
+rc, lines, err, _ = remote(p.port, ["t@example.net", "p@example.net", "m@example.net", "ok@example.net"])
+p.stop()
+t.is_([l[1] for l in lines], ["4", "5", "4", "2"], "450 -> 4, 550 -> 5, 452 -> 4, 250 -> 2")
+
+# 5. every RCPT refused: no DATA
+p = peer(rcpt=lambda a: b"550 5.1.1 nobody\r\n")
+rc, lines, err, _ = remote(p.port, ["a@example.net", "b@example.net"])
+p.stop()
+t.is_([l[1] for l in lines], ["5", "5"], "all recipients refused")
+t.ok(not any(l.startswith(b"DATA") for l in p.lines(0)), "no DATA when no recipient was accepted")
+
+# 6. 552 after the message, 451 after the message
+for code, want in ((b"552 5.3.4 too big for us\r\n", "5"), (b"451 4.3.0 local error\r\n", "4")):
+    p = peer(dataend=code)
+    rc, lines, err, _ = remote(p.port, ["a@example.net", "b@example.net"])
+    p.stop()
+    t.is_([l[1] for l in lines], [want, want], "%s after DATA applies to every accepted recipient" % code[:3].decode())
+
+# 7. MAIL refused
+p = peer(mail=b"553 5.1.8 bad sender\r\n")
+rc, lines, err, _ = remote(p.port, ["a@example.net", "b@example.net"])
+p.stop()
+t.is_([l[1] for l in lines], ["5", "5"], "MAIL 553: every recipient permanent")
+t.ok(lines and "553 5.1.8" in lines[0][2], "MAIL refusal quoted")
+p = peer(data=b"554 5.5.1 no valid recipients\r\n")
+rc, lines, err, _ = remote(p.port, ["a@example.net"])
+p.stop()
+t.is_([l[1] for l in lines], ["5"], "DATA 554: permanent")
+
+# 8. hangs: timeouts from control/remotetimeout
+for stage in ("greeting", "ehlo", "rcpt", "dataend"):
+    p = peer(hang=stage)
+    rc, lines, err, took = remote(p.port, ["a@example.net"])
+    p.stop()
+    t.ok(rc == 0 and lines and lines[0][1] == "4" and "timeout" in lines[0][2],
+         "peer hangs at %s: temporary, 'timeout' (%s)" % (stage, lines[0][2] if lines else err))
+    t.ok(took < 10, "hang at %s bounded by control/remotetimeout (%.1fs)" % (stage, took))
+
+# 9. the line dropped in the middle of DATA
+p = peer(drop="data")
+rc, lines, err, _ = remote(p.port, ["a@example.net", "b@example.net"])
+p.stop()
+t.is_([l[1] for l in lines], ["4", "4"], "dropped mid-DATA: temporary for every accepted recipient")
+t.ok(lines and "connection lost" in lines[0][2], "dropped mid-DATA: reason says so")
+t.is_(len(p.messages), 0, "nothing was delivered")
+
+# 10. multi-line greeting and replies, an overlong reply line
+big = b"250 2.1.5 " + b"x" * 20000 + b"\r\n"
+p = peer(greeting=b"220-peer.test\r\n220-welcome\r\n220 ESMTP\r\n",
+         rcpt=lambda a: big if a.startswith("big") else b"250-2.1.5 first\r\n250-2.1.5 second\r\n250 2.1.5 ok\r\n")
+rc, lines, err, _ = remote(p.port, ["big@example.net", "multi@example.net"])
+p.stop()
+t.is_([l[1] for l in lines], ["2", "2"], "multi-line and overlong replies accepted")
+t.ok(lines and all(len(l[2]) < 6000 for l in lines), "overlong reply text bounded")
+
+# 11. endless continuation lines, garbage replies
+p = peer(ehlo_reply=b"250-x\r\n" * 500 + b"250 y\r\n")
+rc, lines, err, _ = remote(p.port, ["a@example.net"])
+p.stop()
+t.ok(lines and lines[0][1] == "4" and "overlong reply" in lines[0][2], "500-line EHLO reply: temporary")
+for junk in (b"HTTP/1.0 200 OK\r\n", b"2\r\n", b"250_x\r\n", b"\x00\xff\xfe\r\n", b"999 what\r\n"):
+    p = peer(ehlo_reply=junk)
+    rc, lines, err, _ = remote(p.port, ["a@example.net"])
+    p.stop()
+    t.ok(rc == 0 and lines and lines[0][1] == "4" and "malformed" in lines[0][2], "garbage reply %r: temporary" % junk)
+
+# 12. SIZE
+p = peer(ehlo=[b"PIPELINING", b"SIZE 50"])
+rc, lines, err, _ = remote(p.port, ["a@example.net"])
+p.stop()
+t.ok(lines and lines[0][1] == "5" and lines[0][2].startswith("5.3.4"), "larger than the peer's SIZE: 5.3.4")
+t.ok(not any(l.startswith(b"MAIL") for l in p.lines(0)), "nothing sent when too large")
+p = peer(ehlo=[b"SIZE"])
+rc, lines, err, _ = remote(p.port, ["a@example.net"])
+p.stop()
+t.is_([l[1] for l in lines], ["2"], "SIZE without a limit")
+p = peer(ehlo=[b"SIZE 99999999999999999999999"])
+rc, lines, err, _ = remote(p.port, ["a@example.net"])
+p.stop()
+t.is_([l[1] for l in lines], ["2"], "SIZE over 2^64 is no limit, no crash")
+
+# 13. SMTPUTF8
+u = "j\u00f6rg@example.net"
+p = peer(ehlo=[b"PIPELINING", b"8BITMIME"])
+rc, lines, err, _ = remote(p.port, [u, "plain@example.net"])
+p.stop()
+t.ok(len(lines) == 2 and all(l[1] == "5" and l[2].startswith("5.6.7") for l in lines),
+     "UTF-8 envelope to a peer without SMTPUTF8: 5.6.7")
+p = peer(ehlo=[b"PIPELINING", b"8BITMIME", b"SMTPUTF8"])
+rc, lines, err, _ = remote(p.port, [u])
+p.stop()
+t.is_([l[1] for l in lines], ["2"], "UTF-8 envelope to a peer with SMTPUTF8")
+t.ok(p.messages and b" SMTPUTF8" in p.messages[0][0], "MAIL carries SMTPUTF8")
+
+# 14. 8BITMIME
+m8 = b"Subject: caf\xc3\xa9\n\n\xc3\xa9t\xc3\xa9\n"
+p = peer()
+rc, lines, err, _ = remote(p.port, ["a@example.net"], msg=m8)
+p.stop()
+t.ok(p.messages and b"BODY=8BITMIME" in p.messages[0][0], "8-bit message: BODY=8BITMIME")
+p = peer(ehlo=[b"PIPELINING"])
+rc, lines, err, _ = remote(p.port, ["a@example.net"], msg=m8)
+p.stop()
+t.ok(lines and lines[0][1] == "2" and p.messages and b"BODY=" not in p.messages[0][0],
+     "8-bit message to a peer without 8BITMIME: sent as it is")
+
+# 15. EHLO refused: HELO
+p = peer(ehlo_reply=b"502 5.5.2 no EHLO here\r\n")
+rc, lines, err, _ = remote(p.port, ["a@example.net"])
+p.stop()
+t.is_([l[1] for l in lines], ["2"], "HELO fallback delivers")
+t.ok(any(l.startswith(b"HELO facteur.test") for l in p.lines(0)), "HELO sent")
+t.ok(p.messages and b"SIZE=" not in p.messages[0][0], "no extensions after HELO")
+
+# 16. the null sender, bad arguments
+p = peer()
+rc, lines, err, _ = remote(p.port, ["a@example.net", "b\r\nRCPT TO:<evil@example.net>", "c@example.net"], sender="")
+p.stop()
+t.is_([l[1] for l in lines], ["2", "5", "2"], "a recipient with CR LF is refused, the others delivered")
+t.ok(p.messages and p.messages[0][0].startswith(b"MAIL FROM:<>"), "null sender")
+t.ok(not any(b"evil" in l for l in p.lines(0)), "no command injection through a recipient")
+
+# 17. connection refused, a bad route
+port = ft.free_port()
+rc, lines, err, _ = remote(port, ["a@example.net"])
+t.ok(lines and lines[0][1] == "4" and "unable to connect" in lines[0][2], "connection refused: temporary")
+rc, lines, err, _ = remote(0, ["a@example.net"], route="example.net 127.0.0.1:99999\n")
+t.ok(lines and lines[0][1] == "4" and "smtproutes" in lines[0][2], "bad port in smtproutes: temporary")
+
+# 18. usage
+rc, out, err = ft.run("facteur-remote", ["example.net"], home=home)
+t.is_(rc, 64, "usage error: 64")
