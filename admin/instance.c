@@ -107,10 +107,10 @@ out:
 	return ok;
 }
 
-/* Root drops to facteur before reading the instance, so every directory
- * above it must let facteur through. mkdtemp(3) directories (tests) and
- * 0700 home directories do not; give them search permission only (o+x),
- * never read, and say so. */
+/* Root drops to facteur before reading the instance, so the instance and
+ * every directory above it must let facteur through. mkdtemp(3)
+ * directories (tests) and 0700 home directories do not; give them search
+ * permission only (o+x), never read, and say so. */
 static int open_path(const char *home, const struct adm_owner *o)
 {
 	str p = STR_ZERO;
@@ -126,9 +126,7 @@ static int open_path(const char *home, const struct adm_owner *o)
 		if (stat(p.s[0] ? p.s : "/", &st) == 0 && S_ISDIR(st.st_mode)) {
 			need = st.st_uid == o->uid ? S_IXUSR : st.st_gid == o->gid ? S_IXGRP : S_IXOTH;
 			if (!(st.st_mode & need)) {
-				if (i == p.len) {
-					log_line("warning: ", p.s, " is not searchable by ", o->name, (char *)0);
-				} else if (chmod(p.s, (st.st_mode & 07777) | S_IXOTH) == 0) {
+				if (chmod(p.s, (st.st_mode & 07777) | S_IXOTH) == 0) {
 					log_line("gave search permission (o+x) on ", p.s, " so that ", o->name, " can reach the instance", (char *)0);
 				} else {
 					log_line("fatal: unable to chmod ", p.s, ": ", strerror(errno), (char *)0);
@@ -224,9 +222,19 @@ static int users(const struct adm_owner *o)
 
 	if (!create_file("control/users", users_text, sizeof users_text - 1, 0600)) return 0;
 	r = exists("control/users.cdb");
-	if (r != 0) return r > 0;
+	if (r < 0) return 0;
+	if (r > 0) {
+		/* an instance made without root, set up again as root: the map
+		 * must become root:facteur 0640 or facteur cannot check logins */
+		str p = STR_ZERO;
+		struct stat st;
+		int fine = !o->root || (path_of(&p, "control/users.cdb") && stat(p.s, &st) == 0 &&
+		                        st.st_uid == 0 && st.st_gid == o->gid && (st.st_mode & 07777) == 0640);
+		str_free(&p);
+		if (fine) return 1;
+	}
 	ok = usermap_read(&text) && usermap_commit(&text, o, 0);
-	if (ok) log_line("created control/users.cdb", (char *)0);
+	if (ok) log_line(r ? "rebuilt control/users.cdb (owner and mode)" : "created control/users.cdb", (char *)0);
 	str_free(&text);
 	return ok;
 }

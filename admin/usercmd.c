@@ -21,6 +21,7 @@ static int read_password(str *pw)
 	bufin in;
 	int r;
 
+	if (isatty(0)) log_line("password (one line; it is echoed): ", (char *)0);
 	bufin_init(&in, 0, ADM_READ_TIMEOUT, 0);
 	r = bufin_getline(&in, pw, ADM_PASS_MAX + 2);
 	if (r == BUF_ERR) { log_line("fatal: unable to read the password: ", strerror(errno), (char *)0); return EX_IOERR; }

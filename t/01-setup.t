@@ -184,3 +184,20 @@ if ROOT:
                        env=env, input=b"pw\n", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     t.is_(r.returncode, 0, "users add works without root")
     t.ok(os.path.isdir(os.path.join(d, "home/mail/dev.example.org/dev/new")), "and makes the Maildir")
+    # the same instance set up again as root: facteur must be able to check logins
+    rc, out, err = ft.run("facteur-setup", [], home=os.path.join(d, "home"))
+    t.is_(rc, 0, "root completes the developer's instance")
+    st = os.stat(os.path.join(d, "home", "control", "users.cdb"))
+    t.is_((st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)), (0, pw.pw_gid, 0o640), "users.cdb rebuilt root:facteur 0640")
+    r = subprocess.run(["cdb", "-q", os.path.join(d, "home", "control", "users.cdb"), "dev@dev.example.org"],
+                       stdout=subprocess.PIPE)
+    t.like(r.stdout, b"$argon2id$", "with the developer's user still in it")
+    st = os.stat(os.path.join(d, "home", "queue"))
+    t.is_(st.st_uid, pw.pw_uid, "queue/ given to facteur")
+    # an instance directory made by mkdtemp (0700) itself becomes searchable
+    h = ft.tempdir()
+    rc, out, err = ft.run("facteur-setup", ["--hostname", "mx.example.org"], home=h)
+    t.ok(rc == 0 and os.stat(h).st_mode & 0o001, "a 0700 instance directory gets o+x")
+    r = subprocess.run(["setpriv", "--reuid=facteur", "--regid=facteur", "--clear-groups",
+                        "cat", h + "/control/me"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    t.is_(r.stdout, b"mx.example.org\n", "and facteur reads control/me in it")
