@@ -84,6 +84,7 @@ int main(int argc, char **argv)
 		for (i = 0; i < in.ulen; i++) name[i] = in.user[i];
 		name[in.ulen] = 0;
 		wipe(b, sizeof b);
+		user_free(&u);
 		log_line("auth failed for ", name, (char *)0);
 		return EXIT_BAD;
 	}
@@ -91,7 +92,10 @@ int main(int argc, char **argv)
 	if (!str_0(&u.address) || !str_0(&u.maildir))
 		log_fatal(EXIT_TEMP, "fatal: out of memory", (char *)0);
 	log_line("auth ok for ", u.address.s, (char *)0);
-	if (argc < 2) return 0;
+	if (argc < 2) {
+		user_free(&u);
+		return 0;
+	}
 	if (setenv("USER", u.address.s, 1) != 0 || setenv("HOME", u.maildir.s, 1) != 0 ||
 	    setenv("FACTEUR_MAILDIR", u.maildir.s, 1) != 0)
 		log_fatalsys(EXIT_TEMP, "fatal: unable to set environment", (char *)0);

@@ -26,5 +26,6 @@ int main(int argc, char **argv)
 	else
 		r = auth_checkpassword(argv[1], strlen(argv[1]), pass.s, pass.len);
 	printf("%d\n", r);
+	str_wipe(&pass);
 	return 0;
 }
