@@ -10,3 +10,4 @@ bin/facteur-imapd: $(IMAPD_OBJ) $(LIBFACTEUR)
 t/bin/unit-imap: t/unit/imap.o $(filter-out imapd/imapd.o,$(IMAPD_OBJ)) $(LIBFACTEUR)
 	@mkdir -p t/bin
 	$(LINK) $^
+TESTPROGS += t/bin/unit-imap

@@ -17,7 +17,8 @@ enum { K_ALL, K_AND, K_OR, K_NOT, K_FLAG, K_UNFLAG, K_NEW, K_OLD, K_RECENT, K_SE
 
 struct node {
 	int op;
-	int a, b;             /* children; AND uses a as first and b as next sibling list */
+	int a, b;             /* children (AND: a is the first) */
+	int next;             /* next sibling under an AND */
 	uint32_t flag;
 	unsigned long long num;
 	const char *hdr; size_t hdrlen;
@@ -39,7 +40,7 @@ static int newnode(struct search *x, int op)
 	nd = &x->n[x->nn];
 	memset(nd, 0, sizeof *nd);
 	nd->op = op;
-	nd->a = nd->b = -1;
+	nd->a = nd->b = nd->next = -1;
 	return (int)x->nn++;
 }
 
@@ -130,7 +131,7 @@ static int parse_key(struct search *x, int depth)
 			if (tok_peek(s)->type == T_END) return -1;
 			c = parse_key(x, depth + 1);
 			if (c < 0) return -1;
-			if (first < 0) first = c; else x->n[prev].b = c;
+			if (first < 0) first = c; else x->n[prev].next = c;
 			prev = c;
 		}
 		tok_next(s);
@@ -273,7 +274,7 @@ static int eval(struct search *x, int id, struct ctx *c)
 	case K_ALL: return 1;
 	case K_AND: {
 		int k;
-		for (k = nd->a; k >= 0; k = x->n[k].b) if (!eval(x, k, c)) return 0;
+		for (k = nd->a; k >= 0; k = x->n[k].next) if (!eval(x, k, c)) return 0;
 		return 1;
 	}
 	case K_OR: return eval(x, nd->a, c) || eval(x, nd->b, c);
@@ -385,7 +386,7 @@ int search_command(struct sess *s, int uid)
 		int k = parse_key(&x, 0);
 		if (k < 0) { bad(s, "invalid search criteria"); goto out; }
 		if (root < 0) { root = newnode(&x, K_AND); if (root < 0) { bad(s, "search too complex"); goto out; } x.n[root].a = k; }
-		else x.n[prev].b = k;
+		else x.n[prev].next = k;
 		prev = k;
 	}
 	if (root < 0) { bad(s, "search criteria expected"); goto out; }

@@ -24,9 +24,10 @@ static size_t header_end(const char *m, size_t n)
 	return n;
 }
 
+/* lines as clients count them: a last line without its newline counts too */
 static size_t count_lines(const char *p, size_t n)
 {
-	size_t c = 0;
+	size_t c = n && p[n - 1] != '\n';
 	const char *e = p + n;
 	while (p < e && (p = memchr(p, '\n', (size_t)(e - p)))) { c++; p++; }
 	return c;
@@ -182,8 +183,14 @@ static int add(struct mime_tree *t, int parent, int depth)
 /* a boundary line "--B" or "--B--" at the start of line p */
 static int is_boundary(const char *p, size_t n, const str *b, int *final)
 {
+	size_t i;
+
 	if (n < b->len + 2 || p[0] != '-' || p[1] != '-' || memcmp(p + 2, b->s, b->len) != 0) return 0;
-	*final = n >= b->len + 4 && p[b->len + 2] == '-' && p[b->len + 3] == '-';
+	i = b->len + 2;
+	*final = n >= i + 2 && p[i] == '-' && p[i + 1] == '-';
+	if (*final) i += 2;
+	/* "--b1" is not a boundary line of "b" followed by "1" */
+	for (; i < n; i++) if (p[i] != ' ' && p[i] != '\t') return 0;
 	return 1;
 }
 

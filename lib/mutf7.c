@@ -80,7 +80,7 @@ int mutf7_decode(const char *s, size_t n, str *out)
 				} else if (u >= 0xdc00 && u <= 0xdfff) {
 					return 0;
 				} else {
-					if (u >= 0x20 && u <= 0x7e) return 0;  /* must be sent direct */
+					if (u < 0x80) return 0;  /* ASCII must be sent direct */
 					if (!put_utf8(out, u)) return 0;
 				}
 			}

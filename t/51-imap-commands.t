@@ -1,0 +1,229 @@
+#!/usr/bin/env python3
+# facteur-imapd in mailbox mode (-m, as facteur-checkpassword runs it) driven
+# by transcripts on stdin: every authenticated and selected-state command,
+# flags in Maildir file names, the UID index, keywords, special-use folders.
+import os, re, sys, time
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
+import ft
+
+t = ft.TAP()
+
+def mkmaildir():
+    d = os.path.join(ft.tempdir(), "Maildir")
+    for sub in ("cur", "new", "tmp"):
+        os.makedirs(os.path.join(d, sub))
+    return d
+
+def own(d):
+    if os.geteuid() == 0:
+        import pwd
+        pw = pwd.getpwnam("facteur")
+        for root, dirs, files in os.walk(d):
+            for n in dirs + files:
+                os.lchown(os.path.join(root, n), pw.pw_uid, pw.pw_gid)
+        os.lchown(d, pw.pw_uid, pw.pw_gid)
+        os.chmod(os.path.dirname(d), 0o755)
+
+def imap(md, script, **env):
+    own(md)
+    rc, out, err = ft.run("facteur-imapd", ["-m"], stdin=script.encode() if isinstance(script, str) else script,
+                          FACTEUR_MAILDIR=md, FACTEUR_HOME=md, **env)
+    return rc, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+
+def put(md, sub, name, data):
+    with open(os.path.join(md, sub, name), "wb") as f:
+        f.write(data)
+
+def tagged(out, tag):
+    m = re.search(r"^%s (OK|NO|BAD)(.*)$" % re.escape(tag), out, re.M)
+    return (m.group(1) + m.group(2)).rstrip("\r") if m else None
+
+MSG1 = (b"From: Alice <alice@example.org>\r\nTo: bob@example.org, \"Carl C\" <carl@x.org>\r\n"
+        b"Subject: hello\r\nDate: Thu, 26 Nov 2026 10:00:00 +0000\r\nMessage-ID: <1@x>\r\n\r\nbody line 1\r\nline 2\r\n")
+MSG2 = (b"Subject: two\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\npre\r\n--b1\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\n\r\npart one\r\n--b1\r\nContent-Type: application/octet-stream\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\naGVsbG8=\r\n--b1--\r\n")
+
+md = mkmaildir()
+put(md, "new", "1000.M1.host", MSG1)
+put(md, "cur", "999.M2.host:2,S", MSG2)
+put(md, "", ".qmail", b"./Maildir/\n")    # a rules file: not a mailbox
+rc, out, err = imap(md, "a CAPABILITY\r\nb SELECT INBOX\r\nc LOGOUT\r\n")
+t.is_(rc, 0, "mailbox mode exits 0")
+t.like(out, "* PREAUTH [CAPABILITY IMAP4rev1 IMAP4rev2", "PREAUTH greeting without a tag")
+t.ok("* 2 EXISTS" in out, "SELECT: 2 EXISTS")
+t.ok("* 1 RECENT" in out, "SELECT: 1 RECENT (the one in new/)")
+t.ok(re.search(r"\[UIDVALIDITY \d+\]", out), "UIDVALIDITY")
+t.ok("[UIDNEXT 3]" in out, "UIDNEXT 3")
+t.is_(tagged(out, "b"), "OK [READ-WRITE] SELECT completed", "SELECT read-write")
+t.is_(os.listdir(os.path.join(md, "new")), [], "SELECT moved new/ to cur/")
+t.ok(any(n.startswith("1000.M1.host:2,") for n in os.listdir(os.path.join(md, "cur"))), "with a :2, suffix")
+uidv = re.search(r"UIDVALIDITY (\d+)", out).group(1)
+
+# UIDs are by delivery name order and persist
+rc, out, err = imap(md, "a SELECT INBOX\r\nb UID FETCH 1:* (UID FLAGS)\r\nc LOGOUT\r\n")
+t.ok(re.search(r"\* 1 FETCH \(UID 1 FLAGS \(\)\)", out) and "* 2 FETCH (UID 2 FLAGS (\\Seen))" in out,
+     "UIDs stable, flags from file names")
+t.ok("UIDVALIDITY %s]" % uidv in out, "UIDVALIDITY stable across sessions")
+t.ok("* 0 RECENT" in out, "no longer recent in the next session")
+
+rc, out, err = imap(md, "a EXAMINE INBOX\r\n"
+    "b FETCH 1 (ENVELOPE RFC822.SIZE INTERNALDATE)\r\n"
+    "c FETCH 2 (BODYSTRUCTURE)\r\n"
+    "d FETCH 2 (BODY.PEEK[1] BINARY.PEEK[2] BINARY.SIZE[2] BODY.PEEK[HEADER.FIELDS (SUBJECT)] BODY.PEEK[2.MIME])\r\n"
+    "e FETCH 1 (BODY.PEEK[]<0.4> BODY.PEEK[TEXT] RFC822.HEADER)\r\n"
+    "f FETCH 1 BODY.PEEK[4294967297]\r\n"
+    "g FETCH 1 BODY.PEEK[3]\r\n"
+    "h STORE 1 +FLAGS (\\Seen)\r\n"
+    "i FETCH 4294967296 FLAGS\r\n"
+    "j FETCH 0 FLAGS\r\n"
+    "k FETCH 3 FLAGS\r\n"
+    "l FETCH *:* (FLAGS)\r\n"
+    "m UID FETCH 1:4294967295 (FLAGS)\r\n"
+    "n LOGOUT\r\n")
+t.ok('ENVELOPE ("Thu, 26 Nov 2026 10:00:00 +0000" "hello" (("Alice" NIL "alice" "example.org"))' in out, "ENVELOPE from")
+t.ok('((NIL NIL "bob" "example.org")("Carl C" NIL "carl" "x.org"))' in out, "ENVELOPE to list")
+t.ok("RFC822.SIZE %d" % len(MSG1) in out, "RFC822.SIZE byte-exact")
+t.ok(re.search(r'INTERNALDATE "[ \d]\d-[A-Z][a-z]{2}-\d{4} \d\d:\d\d:\d\d \+0000"', out), "INTERNALDATE format")
+t.ok('BODYSTRUCTURE (("text" "plain" ("charset" "utf-8") NIL NIL "7bit" 8 1 NIL NIL NIL NIL)("application" "octet-stream" NIL NIL NIL "base64" 8 NIL NIL NIL NIL) "mixed" ("boundary" "b1") NIL NIL NIL)' in out,
+     "BODYSTRUCTURE with extension data")
+t.ok("BODY[1] {8}\r\npart one" in out, "BODY[1]")
+t.ok("BINARY[2] {5}\r\nhello" in out, "BINARY[2] decodes base64")
+t.ok("BINARY.SIZE[2] 5" in out, "BINARY.SIZE")
+t.ok("BODY[HEADER.FIELDS (SUBJECT)] {16}\r\nSubject: two\r\n\r\n" in out, "HEADER.FIELDS")
+t.ok("BODY[2.MIME] {" in out and "Content-Transfer-Encoding: base64" in out, "part MIME header")
+t.ok("BODY[]<0> {4}\r\nFrom" in out, "partial fetch")
+t.ok("BODY[TEXT] {21}\r\nbody line 1\r\nline 2\r\n" in out, "BODY[TEXT]")
+t.ok("RFC822.HEADER {" in out, "RFC822.HEADER")
+t.like(tagged(out, "f"), "BAD", "BODY[4294967297] is BAD, not part 1")
+t.ok(re.search(r'BODY\[3\] ""', out), "missing part is empty")
+t.like(tagged(out, "h"), "NO [READ-ONLY]", "STORE refused in EXAMINE")
+t.like(tagged(out, "i"), "BAD", "sequence 2^32 BAD")
+t.like(tagged(out, "j"), "BAD", "sequence 0 BAD")
+t.like(tagged(out, "k"), "BAD", "sequence past the end BAD")
+t.ok("* 2 FETCH (FLAGS (\\Seen))" in out and tagged(out, "l") == "OK FETCH completed", "*:* is the last message")
+t.is_(tagged(out, "m"), "OK UID FETCH completed", "UID range to 2^32-1 does not wrap")
+t.ok(not any(n.endswith("S") and n.startswith("1000") for n in os.listdir(os.path.join(md, "cur"))), "PEEK and EXAMINE set no \\Seen")
+
+rc, out, err = imap(md, "a ENABLE CONDSTORE\r\nb SELECT INBOX\r\n"
+    "c STORE 1 +FLAGS (\\Flagged $Important)\r\n"
+    "d FETCH 1 (FLAGS MODSEQ)\r\n"
+    "e STORE 1 -FLAGS.SILENT (\\Flagged)\r\n"
+    "f STORE 1 FLAGS (\\Answered \\Draft $Forwarded)\r\n"
+    "g FETCH 1 BODY[TEXT]\r\n"
+    "h STORE 1 (UNCHANGEDSINCE 1) +FLAGS (\\Deleted)\r\n"
+    "i UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1)\r\n"
+    "j LOGOUT\r\n")
+t.ok("* ENABLED CONDSTORE" in out, "ENABLE CONDSTORE")
+t.ok(re.search(r"\* 1 FETCH \(FLAGS \(\\Flagged \$Important\) MODSEQ \(\d+\)\)", out), "STORE +FLAGS with keyword and MODSEQ")
+t.ok(open(os.path.join(md, "facteur-keywords")).read().startswith("$Important\n"), "keyword mapped in facteur-keywords")
+names = os.listdir(os.path.join(md, "cur"))
+t.ok(any(re.match(r"1000\.M1\.host:2,DPRS$", n) for n in names), "flags in the file name: %r" % names)
+t.ok(re.search(r"\* 1 FETCH \(BODY\[TEXT\] \{21\}", out), "BODY[TEXT] fetch")
+t.like(tagged(out, "h"), "OK [MODIFIED 1]", "UNCHANGEDSINCE refuses a changed message")
+t.ok(re.search(r"\* \d FETCH \(FLAGS \([^)]*\) MODSEQ \(\d+\) UID \d\)", out), "CHANGEDSINCE returns MODSEQ")
+
+# SEARCH
+rc, out, err = imap(md, "a SELECT INBOX\r\n"
+    "b SEARCH SUBJECT hello\r\n"
+    "c SEARCH OR SUBJECT two FROM alice\r\n"
+    "d SEARCH NOT SEEN\r\n"
+    "e UID SEARCH BODY \"part one\"\r\n"
+    "f SEARCH TEXT \"LINE 2\"\r\n"
+    "g SEARCH HEADER Message-ID \"<1@x>\"\r\n"
+    "h SEARCH LARGER 200 SMALLER 100000\r\n"
+    "i SEARCH SENTON 26-Nov-2026\r\n"
+    "j SEARCH RETURN (MIN MAX COUNT ALL) ALL\r\n"
+    "k SEARCH CHARSET KOI8-R ALL\r\n"
+    "l SEARCH " + "NOT " * 100 + "ALL\r\n"
+    "m SEARCH " + "(" * 15 + "ALL" + ")" * 15 + "\r\n"
+    "n SEARCH UID 1:* KEYWORD $Forwarded\r\n"
+    "o SEARCH 2,1 SINCE 1-Jan-2000\r\n"
+    "p SEARCH BEFORE 1-Jan-2000\r\n"
+    "q SEARCH BOGUS\r\n"
+    "z LOGOUT\r\n")
+t.ok("* SEARCH 1\r\nb OK" in out, "SEARCH SUBJECT")
+t.ok("* SEARCH 1 2\r\nc OK" in out, "SEARCH OR")
+t.ok("* SEARCH\r\nd OK" in out, "SEARCH NOT SEEN (all seen)")
+t.ok("* SEARCH 2\r\ne OK" in out, "UID SEARCH BODY")
+t.ok("* SEARCH 1\r\nf OK" in out, "SEARCH TEXT case-insensitive")
+t.ok("* SEARCH 1\r\ng OK" in out, "SEARCH HEADER")
+t.ok("* SEARCH 2\r\nh OK" in out, "SEARCH LARGER SMALLER")
+t.ok("* SEARCH 1\r\ni OK" in out, "SEARCH SENTON")
+t.ok('* ESEARCH (TAG "j") MIN 1 MAX 2 COUNT 2 ALL 1:2' in out, "ESEARCH return options")
+t.like(tagged(out, "k"), "NO [BADCHARSET", "unknown charset")
+t.like(tagged(out, "l"), "BAD", "NOT chain beyond the depth limit is BAD")
+t.is_(tagged(out, "m"), "OK SEARCH completed", "nesting within the limit works")
+t.ok("* SEARCH 1\r\nn OK" in out, "SEARCH KEYWORD")
+t.ok("* SEARCH 1 2\r\no OK" in out, "SEARCH seqset SINCE")
+t.ok("* SEARCH\r\np OK" in out, "SEARCH BEFORE")
+t.like(tagged(out, "q"), "BAD", "unknown key BAD")
+
+# folders
+rc, out, err = imap(md, "a CREATE Work.2026\r\nb CREATE Work.2026\r\nc CREATE &AC4ALgAv-\r\n"
+    "d CREATE ../evil\r\ne CREATE /etc\r\nf CREATE ~root\r\ng CREATE \"a\\\\b\"\r\nh CREATE Entw&APw-rfe\r\n"
+    "i LIST \"\" *\r\nj LIST \"\" %\r\nk SUBSCRIBE Work.2026\r\nl LSUB \"\" *\r\n"
+    "m LIST (SUBSCRIBED) \"\" * RETURN (CHILDREN)\r\nn LIST (SPECIAL-USE) \"\" *\r\n"
+    "o LIST \"\" (INBOX Sent) RETURN (STATUS (MESSAGES UIDNEXT))\r\np NAMESPACE\r\n"
+    "q RENAME Work Play\r\nr RENAME Work.2026 Play.2027\r\ns LIST \"\" Play*\r\n"
+    "t DELETE Play.2027\r\nu DELETE INBOX\r\nv STATUS Entw&APw-rfe (MESSAGES UIDNEXT UIDVALIDITY UNSEEN SIZE RECENT HIGHESTMODSEQ)\r\n"
+    "w CREATE a..b\r\nx CREATE .hidden\r\ny SELECT nosuch\r\nz LOGOUT\r\n")
+t.is_(tagged(out, "a"), "OK CREATE completed", "CREATE Work.2026")
+t.ok(re.search(r'^\* LIST \(\\HasNoChildren\) "\." "Work\.2026"', out, re.M), ".Work.2026 listed")
+t.like(tagged(out, "b"), "NO [ALREADYEXISTS]", "CREATE twice")
+for tg, what in (("c", "&AC4ALgAv- (../)"), ("d", "../evil"), ("e", "/etc"), ("f", "~root"), ("g", "backslash"), ("w", "a..b"), ("x", ".hidden")):
+    t.like(tagged(out, tg), "NO", "CREATE %s refused" % what)
+t.ok(not os.path.exists(os.path.join(os.path.dirname(md), "evil")), "nothing left the Maildir")
+t.is_(tagged(out, "h"), "OK CREATE completed", "CREATE a modified UTF-7 name")
+t.ok('* LIST (\\HasNoChildren \\Sent) "." "Sent"' in out, "special-use \\Sent made for the user")
+for su in ("Drafts", "Trash", "Junk", "Archive"):
+    t.ok('\\%s) "." "%s"' % (su, su) in out, "special-use %s" % su)
+t.ok('* LIST (\\NonExistent \\HasChildren) "." "Work"' in out, "implied parent listed")
+t.ok(".qmail" not in out and "facteur" not in out, "non-directory dot-entries ignored")
+t.ok('* LIST (\\HasNoChildren \\Subscribed) "." "Work.2026"' in out, "LIST (SUBSCRIBED)")
+t.ok('* LSUB () "." "Work.2026"' in out, "LSUB")
+n_special = len(re.findall(r'^\* LIST .*\\(Sent|Drafts|Trash|Junk|Archive)\)', out, re.M))
+t.ok(n_special >= 10, "LIST (SPECIAL-USE) selection")
+t.ok(re.search(r'\* STATUS "INBOX" \(MESSAGES 2 UIDNEXT 3\)', out), "LIST-STATUS")
+t.ok('* NAMESPACE (("" ".")) NIL NIL' in out, "NAMESPACE")
+t.like(tagged(out, "q"), "NO", "RENAME of a non-existent parent")
+t.is_(tagged(out, "r"), "OK RENAME completed", "RENAME")
+t.ok('"Play.2027"' in out and not os.path.exists(os.path.join(md, ".Work.2026")), "renamed on disk")
+t.is_(tagged(out, "t"), "OK DELETE completed", "DELETE")
+t.ok(not os.path.exists(os.path.join(md, ".Play.2027")), "deleted on disk")
+t.like(tagged(out, "u"), "NO", "DELETE INBOX refused")
+t.ok(re.search(r'\* STATUS "Entw&APw-rfe" \(MESSAGES 0 UIDNEXT 1 UIDVALIDITY \d+ UNSEEN 0 SIZE 0 RECENT 0 HIGHESTMODSEQ \d+\)', out), "STATUS all items")
+t.like(tagged(out, "y"), "NO [NONEXISTENT]", "SELECT missing mailbox")
+
+# UTF8=ACCEPT
+rc, out, err = imap(md, "a ENABLE UTF8=ACCEPT\r\nb LIST \"\" Entw*\r\nc CREATE \"Gr\u00fc\u00dfe\"\r\nd LOGOUT\r\n")
+t.ok('"Entw\u00fcrfe"' in out, "UTF8=ACCEPT lists names in UTF-8")
+t.is_(tagged(out, "c"), "OK CREATE completed", "UTF8=ACCEPT CREATE")
+t.ok(os.path.isdir(os.path.join(md, ".Gr&APwA3w-e")), "stored in modified UTF-7")
+
+# APPEND, COPY, MOVE, EXPUNGE
+lit = b"Subject: appended\r\n\r\nhi\r\n"
+script = (b"a SELECT INBOX\r\nb APPEND Sent (\\Seen $Label) \"05-Jan-2025 10:00:00 +0100\" {%d+}\r\n%s\r\n" % (len(lit), lit) +
+          b"c APPEND nosuch {3+}\r\nabc\r\n"
+          b"d COPY 1:2 Sent\r\ne UID MOVE 2 Trash\r\nf STORE 1 +FLAGS.SILENT (\\Deleted)\r\ng EXPUNGE\r\n"
+          b"h STATUS Sent (MESSAGES)\r\ni EXAMINE Sent\r\nj FETCH 1 (INTERNALDATE FLAGS)\r\n"
+          b"k APPEND INBOX {99999999999}\r\nl COPY 1 nosuch\r\nm SELECT Trash\r\nn UID EXPUNGE 1\r\no CLOSE\r\np UNSELECT\r\nz LOGOUT\r\n")
+rc, out, err = imap(md, script)
+t.ok(re.search(r"^b OK \[APPENDUID \d+ 1\]", out, re.M), "APPEND with APPENDUID")
+t.like(tagged(out, "c"), "NO [TRYCREATE]", "APPEND to a missing mailbox")
+t.ok(re.search(r"^d OK \[COPYUID \d+ 1,2 2:3\]|^d OK \[COPYUID \d+ 1,2 2,3\]", out, re.M), "COPY with COPYUID")
+t.ok(re.search(r"^\* OK \[COPYUID \d+ 2 1\]", out, re.M) and "* 2 EXPUNGE" in out, "MOVE: COPYUID then EXPUNGE")
+t.ok("* 1 EXPUNGE" in out and tagged(out, "g") == "OK EXPUNGE completed", "EXPUNGE")
+t.ok("* STATUS \"Sent\" (MESSAGES 3)" in out, "Sent holds 3")
+t.ok('INTERNALDATE " 5-Jan-2025 09:00:00 +0000" FLAGS (\\Seen $Label)' in out, "APPEND date and flags kept")
+t.like(tagged(out, "k"), "NO [TOOBIG]", "APPEND too big refused before reading")
+t.like(tagged(out, "l"), "NO [TRYCREATE]", "COPY to a missing mailbox")
+t.ok(tagged(out, "n").startswith("OK") and tagged(out, "o").startswith("OK"), "UID EXPUNGE, CLOSE")
+t.like(tagged(out, "p"), "BAD", "UNSELECT with nothing selected")
+t.is_(len(os.listdir(os.path.join(md, "cur"))), 0, "INBOX empty on disk after MOVE and EXPUNGE")
+
+# RENAME INBOX
+put(md, "new", "2000.M9.host", MSG1)
+rc, out, err = imap(md, "a RENAME INBOX Old\r\nb STATUS Old (MESSAGES)\r\nc STATUS INBOX (MESSAGES)\r\nd LOGOUT\r\n")
+t.is_(tagged(out, "a"), "OK RENAME completed", "RENAME INBOX")
+t.ok('* STATUS "Old" (MESSAGES 1)' in out and '* STATUS "INBOX" (MESSAGES 0)' in out, "INBOX messages moved, INBOX stays")
