@@ -300,7 +300,7 @@ int qprog_find(const char *name, const char *envvar, str *out)
 	char self[4096];
 	ssize_t n;
 
-	if (e && *e) return str_copys(out, e) && str_0(out);
+	if (e && *e) return str_copys(out, e) && str_0(out) && executable(out->s);
 	n = readlink("/proc/self/exe", self, sizeof self - 1);
 	if (n > 0) {
 		char *slash;

@@ -87,8 +87,8 @@ int qinfo_write(const char *id, const struct qinfo *q);
 /* keep a reason printable and bounded before it is stored or quoted */
 void qreason_clean(str *r);
 
-/* a program: $envvar when set, else next to our own executable, else on
- * $PATH; 1 found (out NUL-terminated), 0 not found */
+/* a program: $envvar when set (0 when that is not executable), else next
+ * to our own executable, else on $PATH; 1 found (out NUL-terminated) */
 int qprog_find(const char *name, const char *envvar, str *out);
 
 /* nudge facteur-send through the FIFO without ever blocking; 1 when a

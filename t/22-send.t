@@ -24,7 +24,8 @@ for p in ("facteur-queue", "facteur-send", "facteur-qstat", "facteur-setup"):
 
 home, fake = q.instance(retrybase=1, retrymax=8)
 log = os.path.join(fake, "..", "send.log")
-env = q.send_env(home, fake)
+# as if bin/facteur-remote did not exist
+env = q.send_env(home, fake, FACTEUR_REMOTE="/nonexistent/facteur-remote")
 send = q.start_send(home, env, log)
 time.sleep(0.2)
 
