@@ -129,7 +129,10 @@ s, f = plain_connect()
 rl(f)
 s.sendall(b"STARTTLS\r\n")
 rl(f)
-s.sendall(b"this is not TLS at all\r\n" * 10)
+# a TLS record header with a body that is no ClientHello: whether it
+# reaches the engine before or after the program's 'Y', it must end in a
+# handshake failure, promptly
+s.sendall(b"\x16\x03\x01\x00\x20" + b"this is not a ClientHello at all!" * 4)
 s.settimeout(10)
 try:
     rest = s.recv(4096)

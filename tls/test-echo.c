@@ -41,6 +41,7 @@ int main(int argc, char **argv)
 	bufin in;
 	str line = STR_ZERO, info = STR_ZERO;
 	int implicit = argc > 1 && strcmp(argv[1], "-t") == 0;
+	int rc = 0;
 
 	log_setprog("tls-echo");
 	if (tlsctl_maybe_exec_engine(argv, implicit) < 0)
@@ -53,15 +54,15 @@ int main(int argc, char **argv)
 		int r = bufin_getline(&in, &line, ECHO_LINE_MAX);
 		unsigned long long n;
 
-		if (r == BUF_EOF) { bufout_flush(&out); return 3; }
+		if (r == BUF_EOF) { bufout_flush(&out); rc = 3; break; }
 		if (r == BUF_ERR) log_fatalsys(EX_TEMPFAIL, "fatal: read", (char *)0);
 		while (line.len && (line.s[line.len - 1] == '\n' || line.s[line.len - 1] == '\r')) line.len--;
-		if (!str_0(&line)) return EX_TEMPFAIL;
+		if (!str_0(&line)) { rc = EX_TEMPFAIL; break; }
 		log_line("line: ", line.s, (char *)0);
 		if (str_equals(&line, "STARTTLS")) {
 			if (!tlsctl_available()) { bufout_puts(&out, "-ERR no TLS\r\n"); continue; }
 			bufout_puts(&out, "+OK begin TLS\r\n");
-			if (!bufout_flush(&out)) return EX_TEMPFAIL;
+			if (!bufout_flush(&out)) { rc = EX_TEMPFAIL; break; }
 			if (!tlsctl_starttls(&in, &info)) log_fatal(EX_PROTOCOL, "fatal: STARTTLS failed", (char *)0);
 			log_line("tls: ", info.s ? info.s : "", (char *)0);
 		} else if (str_equals(&line, "INFO")) {
@@ -99,15 +100,20 @@ int main(int argc, char **argv)
 		} else if (starts(&line, "EXIT ") &&
 		           scan_ulong_max(line.s + 5, line.len - 5, 255, &n) == line.len - 5) {
 			bufout_flush(&out);
-			return (int)n;
+			rc = (int)n;
+			break;
 		} else if (str_equals(&line, "QUIT")) {
 			bufout_puts(&out, "+OK bye\r\n");
 			bufout_flush(&out);
-			return 0;
+			rc = 0;
+			break;
 		} else {
 			bufout_puts(&out, "+OK echo: ");
 			bufout_put(&out, line.s, line.len);
 			bufout_puts(&out, "\r\n");
 		}
 	}
+	str_free(&line);
+	str_free(&info);
+	return rc;
 }
