@@ -106,5 +106,10 @@ int main(int argc, char **argv)
 		_exit(err_sysexit(e));
 	}
 	log_line("delivered to ", dir, "/", name.s, (char *)0);
+	str_free(&pre);
+	str_free(&name);
+	hdr_info_free(&h);
+	close(fd);
+	close(md);
 	return EX_OK;
 }
