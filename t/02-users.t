@@ -184,3 +184,16 @@ t.ok(all(p.returncode == 0 for p in procs), "8 concurrent adds all succeed")
 lst = users("list")[1].split()
 t.ok(all(("u%d@example.net" % i).encode() in lst for i in range(8)), "and none is lost")
 t.ok(not [f for f in os.listdir(c) if f.endswith(".tmp")], "no temporary file left in control/")
+
+# a symbolic link planted under mail/ (facteur owns it) must not lead
+# root's mkdir and chown elsewhere
+target = ft.tempdir()
+link = os.path.join(home, "mail", "example.org", "mallory")
+os.symlink(target, link)
+rc, out, err = users("add", "mallory@example.org", pw=b"pw\n")
+t.ok(rc != 0 and os.listdir(target) == [], "a Maildir path through a symlink is refused (%d %r)" % (rc, err[:100]))
+t.ok(b"mallory@" not in text(), "and the user is not added")
+os.makedirs(os.path.join(home, "mail", "example.org", "trent"))
+os.symlink(target, os.path.join(home, "mail", "example.org", "trent", "cur"))
+rc, out, err = users("add", "trent@example.org", pw=b"pw\n")
+t.ok(rc != 0 and os.listdir(target) == [], "a symlinked cur/ is refused too")
