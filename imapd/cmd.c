@@ -232,8 +232,8 @@ int cmd_read(struct sess *s)
 		}
 		if (r == BUF_EOF) { str_free(&line); return CMD_EOF; }
 		if (r == BUF_TOOLONG) {
-			str_free(&line);
 			if (!c->buf.len) str_copy(&c->buf, line.s, line.len);
+			str_free(&line);
 			grab_tag(c);
 			bad(s, "line too long");
 			return CMD_BAD;

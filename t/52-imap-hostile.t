@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+# facteur-imapd against hostile input (../shared/HOSTILE-INPUT.md): literal
+# sizes refused before they are read, NUL and control bytes, nesting,
+# numbers that must not wrap, overlong lines, error floods, the plaintext
+# login policy. The pre-login server reads a transcript on stdin.
+import os, re, sys
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
+import ft
+
+t = ft.TAP()
+home = ft.make_instance()
+
+def pre(script, **env):
+    env.setdefault("TCPREMOTEIP", "127.0.0.1")
+    rc, out, err = ft.run("facteur-imapd", [], stdin=script, home=home, timeout=20, **env)
+    return rc, out, err
+
+def tagged(out, tag):
+    m = re.search(rb"^%s (OK|NO|BAD)(.*)$" % re.escape(tag), out, re.M)
+    return (m.group(1) + m.group(2)).rstrip(b"\r") if m else b""
+
+rc, out, err = pre(b"a LOGIN {4294967295}\r\nb NOOP\r\nc LOGOUT\r\n")
+t.like(tagged(out, b"a"), b"BAD", "{4294967295} before login: BAD")
+t.ok(b"+ OK" not in out, "no continuation: the literal was never read")
+t.is_(tagged(out, b"b"), b"OK NOOP completed", "the session goes on")
+
+rc, out, err = pre(b"a LOGIN {18446744073709551617}\r\nb LOGOUT\r\n")
+t.like(tagged(out, b"a"), b"BAD", "{2^64+1}: BAD")
+
+rc, out, err = pre(b"a LOGIN {5000+}\r\n" + b"x" * 5000 + b"\r\nb NOOP\r\n")
+t.ok(b"* BYE" in out and tagged(out, b"b") == b"", "non-synchronizing literal too large: BYE, nothing more read")
+
+rc, out, err = pre(b"a LOGIN alice@example.org {7}\r\nb LOGOUT\r\n")
+t.ok(b"+ OK" in out, "small literal before login: continuation")
+
+rc, out, err = pre(b"a NOOP\x00 x\r\nb LOGIN alice\x00x@example.org alice-secret\r\nc LOGOUT\r\n")
+t.like(tagged(out, b"a"), b"BAD", "NUL in a command: BAD")
+t.like(tagged(out, b"b"), b"BAD", "NUL in LOGIN: BAD, never truncated")
+t.ok(b"Logged in" not in out, "no login")
+
+rc, out, err = pre(b"a LOGIN {21+}\r\nalice\x00x@example.org {12+}\r\nalice-secret\r\nb LOGOUT\r\n")
+t.ok(b"Logged in" not in out and tagged(out, b"a").startswith(b"BAD"), "NUL inside a literal user name: BAD")
+
+rc, out, err = pre(b"a ID " + b"(" * 40 + b")" * 40 + b"\r\nb ID (" + b"(" * 5 + b")" * 5 + b")\r\nc LOGOUT\r\n")
+t.like(tagged(out, b"a"), b"BAD", "deep parentheses: BAD")
+
+rc, out, err = pre(b"a NOOP " + b"x" * 70000 + b"\r\nb NOOP\r\nc LOGOUT\r\n")
+t.like(tagged(out, b"a"), b"BAD", "overlong line: BAD")
+t.is_(tagged(out, b"b"), b"OK NOOP completed", "and the next command works")
+
+rc, out, err = pre(b"a SELECT INBOX\r\nb FETCH 1 FLAGS\r\nc LOGOUT\r\n")
+t.like(tagged(out, b"a"), b"BAD", "SELECT before login")
+
+rc, out, err = pre(b"".join(b"x%d BOGUS\r\n" % i for i in range(40)))
+t.ok(b"* BYE too many errors" in out and tagged(out, b"x39") == b"", "garbage flood ends the session")
+
+rc, out, err = pre(b"a \"quoted\r\nb x\"y NOOP\r\nc NOOP\r\n")
+t.is_(tagged(out, b"c"), b"OK NOOP completed", "broken quoting is BAD and the session goes on")
+
+rc, out, err = pre(b"a AUTHENTICATE PLAIN !!!notbase64\r\nb AUTHENTICATE PLAIN\r\n*\r\nc AUTHENTICATE CRAM-MD5\r\nd LOGOUT\r\n")
+t.like(tagged(out, b"a"), b"BAD", "AUTHENTICATE with bad base64")
+t.like(tagged(out, b"b"), b"BAD", "AUTHENTICATE cancelled")
+t.like(tagged(out, b"c"), b"NO", "unknown mechanism")
+
+rc, out, err = pre(b"a STARTTLS\r\nb LOGOUT\r\n")
+t.like(tagged(out, b"a"), b"BAD", "STARTTLS without the TLS engine: BAD")
+
+# plaintext policy (issue 4): from a non-loopback client without TLS
+rc, out, err = pre(b"a CAPABILITY\r\nb LOGIN alice@example.org alice-secret\r\nc AUTHENTICATE PLAIN AGFsaWNlQGV4YW1wbGUub3JnAGFsaWNlLXNlY3JldA==\r\nd LOGOUT\r\n",
+                   TCPREMOTEIP="192.0.2.7")
+t.ok(b"LOGINDISABLED" in out and b"AUTH=PLAIN" not in out.split(b"\r\n")[0], "LOGINDISABLED for a remote client")
+t.like(tagged(out, b"b"), b"NO [PRIVACYREQUIRED]", "LOGIN refused in plaintext")
+t.like(tagged(out, b"c"), b"NO [PRIVACYREQUIRED]", "AUTHENTICATE refused in plaintext")
+open(os.path.join(home, "control", "plaintextauth"), "w").close()
+rc, out, err = pre(b"a CAPABILITY\r\nb LOGOUT\r\n", TCPREMOTEIP="192.0.2.7")
+t.ok(b"LOGINDISABLED" not in out and b"AUTH=PLAIN" in out, "control/plaintextauth allows it")
+os.unlink(os.path.join(home, "control", "plaintextauth"))
+
+# after login (mailbox mode): numbers, names, literals
+md = os.path.join(ft.tempdir(), "Maildir")
+for sub in ("cur", "new", "tmp"):
+    os.makedirs(os.path.join(md, sub))
+with open(os.path.join(md, "new", "1.M1.h"), "wb") as f:
+    f.write(b"Subject: x\r\n\r\nx\r\n")
+if os.geteuid() == 0:
+    import pwd
+    pw = pwd.getpwnam("facteur")
+    for root, dirs, files in os.walk(md):
+        for n in dirs + files:
+            os.lchown(os.path.join(root, n), pw.pw_uid, pw.pw_gid)
+    os.lchown(md, pw.pw_uid, pw.pw_gid)
+    os.chmod(os.path.dirname(md), 0o755)
+script = (b"a SELECT INBOX\r\n"
+          b"b UID FETCH 18446744073709551617 FLAGS\r\n"
+          b"c UID FETCH 4294967296:* FLAGS\r\n"
+          b"d FETCH 1 BODY[1.4294967297]\r\n"
+          b"e FETCH 1 BODY[]<4294967296.1>\r\n"
+          b"f CREATE \"a\x01b\"\r\n"
+          b"g CREATE {5+}\r\n..&-/\r\n"
+          b"h CREATE &AC8-etc\r\n"
+          b"i SELECT ../../etc\r\n"
+          b"j STATUS \"/etc\" (MESSAGES)\r\n"
+          b"k RENAME INBOX ../x\r\n"
+          b"l UID FETCH *:* (UID)\r\n"
+          b"m SEARCH " + b"OR ALL " * 30 + b"ALL\r\n"
+          b"n LIST \"\" \"../*\"\r\n"
+          b"o APPEND INBOX {999999999999+}\r\n")
+rc, out, err = ft.run("facteur-imapd", ["-m"], stdin=script, home=home, FACTEUR_MAILDIR=md, timeout=20)
+for tg, what in ((b"b", b"UID 2^64+1"), (b"c", b"UID 2^32"), (b"d", b"section 2^32+1"), (b"e", b"partial 2^32")):
+    t.like(tagged(out, tg), b"BAD", what.decode() + ": BAD")
+for tg, what in ((b"f", "control character"), (b"g", "dots and slash"), (b"h", "encoded slash"),
+                 (b"i", "../../etc"), (b"j", "/etc"), (b"k", "RENAME to ../x")):
+    t.ok(tagged(out, tg)[:2] in (b"NO", b"BA"), "mailbox name with %s: NO or BAD" % what)
+t.ok(b"* 1 FETCH (UID 1)" in out, "*:* is the last UID, not a wrap")
+t.like(tagged(out, b"m"), b"BAD", "huge OR tree: BAD")
+t.ok(b"../" not in out.split(b"n LIST")[0].split(b"m ")[-1] and tagged(out, b"n").startswith(b"OK"), "LIST ../* lists nothing outside")
+t.ok(b"* BYE" in out, "non-synchronizing APPEND literal too large: BYE")
+t.ok(sorted(os.listdir(os.path.dirname(md))) == ["Maildir"], "nothing created outside the Maildir")
