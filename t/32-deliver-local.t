@@ -160,3 +160,17 @@ ft.run("facteur-newaliases", home=home)
 nc = len(box("carol"))
 rc, out, err = local("s@example.net", "PostMaster@example.org")
 t.ok(rc == 0 and len(box("carol")) == nc + 1 and len(box("postmaster")) == 2, "postmaster alias wins")
+
+# a forward through the real facteur-queue, found next to facteur-local
+if os.path.exists(ft.bin_path("facteur-queue")):
+    env = ft.env_for(home, FACTEUR_QUEUE=None, FACTEUR_BIN=ft.BIN)
+    rc, out, err = ft.run("facteur-local", ["o@example.net", "fwd@example.org"], stdin=MSG, env=env)
+    todo = os.path.join(home, "queue", "todo")
+    ids = os.listdir(todo) if os.path.isdir(todo) else []
+    t.ok(rc == 0 and len(ids) == 1, "forward queued by the real facteur-queue")
+    if ids:
+        with open(os.path.join(home, "queue", "mess", ids[0]), "rb") as f:
+            mess = f.read()
+        t.ok(mess.startswith(b"Delivered-To: fwd@example.org\n") and mess.endswith(MSG), "queued copy has the Delivered-To line")
+        with open(os.path.join(todo, ids[0]), "rb") as f:
+            t.is_(f.read(), b"Fo@example.net\0Tfar@remote.example\0\0", "queued envelope")
