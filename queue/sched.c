@@ -210,6 +210,7 @@ void sched_scan(struct sched *s, unsigned long long now)
 	int first = s->last_scan == 0;
 
 	s->want_scan = 0;
+	s->scan_failed = 0;
 	s->last_scan = now ? now : 1;
 	s->have_remote = qprog_find("facteur-remote", "FACTEUR_REMOTE", &s->remote);
 	d = opendir(QDIR_TODO);
@@ -217,6 +218,7 @@ void sched_scan(struct sched *s, unsigned long long now)
 	while ((e = readdir(d)) != 0) {
 		if (!qid_ok(e->d_name)) continue;
 		if ((m = convert(s, e->d_name)) != 0) msg_link(s, m);
+		else s->scan_failed = 1;
 	}
 	closedir(d);
 	if (!first) return;

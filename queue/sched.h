@@ -20,6 +20,7 @@
 #define SEND_JOB_TIMEOUT         (3600 * 4) /* a delivery that runs longer is killed */
 #define SEND_OUTPUT_MAX          65536   /* bytes kept of a delivery's stdout */
 #define SEND_RESCAN_S            60      /* look at todo/ even without a poke */
+#define SEND_RESCAN_FAILED_S     5       /* sooner when a todo/ could not be taken */
 #define SEND_CLEAN_S             3600    /* orphan sweep period */
 
 struct msg {
@@ -61,6 +62,7 @@ struct sched {
 	int fifo_w;             /* our own writer, so poll never sees POLLHUP */
 	unsigned long long last_scan, last_clean;
 	int want_scan;
+	int scan_failed;        /* a todo/ entry could not be recorded (disk full) */
 };
 
 /* read control files and make queue dirs; 1 ok, 0 fatal (errno) */

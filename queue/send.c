@@ -80,6 +80,7 @@ int main(void)
 	for (;;) {
 		unsigned long long now = now_s();
 		long wait;
+		unsigned long long rescan;
 		size_t n = 0, i;
 		int r;
 
@@ -89,7 +90,8 @@ int main(void)
 		}
 		if (got_hup) { got_hup = 0; sched_retry_all(&s); }
 		if (got_chld) { got_chld = 0; sched_reap(&s, now); }
-		if (!s.stopping && (s.want_scan || now >= s.last_scan + SEND_RESCAN_S)) sched_scan(&s, now);
+		rescan = s.scan_failed ? SEND_RESCAN_FAILED_S : SEND_RESCAN_S;
+		if (!s.stopping && (s.want_scan || now >= s.last_scan + rescan)) sched_scan(&s, now);
 		if (now >= s.last_clean + SEND_CLEAN_S) sched_clean(&s, now);
 		sched_timeouts(&s, now);
 		if (s.stopping && s.njobs == 0) break;
@@ -103,7 +105,7 @@ int main(void)
 				pfd[n].events = POLLIN;
 				pjob[n++] = &s.jobs[i];
 			}
-		if (wait > SEND_RESCAN_S) wait = SEND_RESCAN_S;
+		if ((unsigned long long)wait > rescan) wait = (long)rescan;
 		r = poll(pfd, n, (int)(wait * 1000));
 		if (r < 0 && errno != EINTR) log_fatalsys(EX_OSERR, "fatal: poll", (char *)0);
 		if (r <= 0) continue;
