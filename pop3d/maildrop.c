@@ -20,6 +20,7 @@
 #include "fsx.h"
 #include "log.h"
 #include "pop3-internal.h"
+#include "scan.h"
 
 #define MAILDROP_CHUNK 16384
 
@@ -188,6 +189,41 @@ static int cmp_msg(const void *a, const void *b, void *ctx)
 	return strcmp(names->s + x->name, names->s + y->name);
 }
 
+/* the value of ",X=digits" in the name's unique part; 0 when absent */
+static int name_field(const char *name, size_t ul, char x, unsigned long long *v)
+{
+	size_t i;
+
+	for (i = 0; i + 3 < ul; i++) {
+		size_t n;
+		if (name[i] != ',' || name[i + 1] != x || name[i + 2] != '=') continue;
+		for (n = 0; i + 3 + n < ul && name[i + 3 + n] >= '0' && name[i + 3 + n] <= '9'; n++)
+			;
+		if (n == 0 || n > 19) return 0;
+		return scan_ulong(name + i + 3, n, v) == n;
+	}
+	return 0;
+}
+
+/* Our deliveries (lib/maildir.h) and Dovecot name files
+ * "...,S=<file size>,W=<CRLF size>": with S= matching the file, W= saves
+ * reading every message at every login. The CRLF we add after a last
+ * line without one is not in W. 1 when the name gave the size. */
+static int size_from_name(const char *name, int fd, const struct stat *st,
+                          unsigned long long *size)
+{
+	unsigned long long s, w;
+	size_t ul = uniq_len(name);
+	char last;
+
+	if (!name_field(name, ul, 'S', &s) || !name_field(name, ul, 'W', &w)) return 0;
+	if (st->st_size < 0 || s != (unsigned long long)st->st_size || w < s) return 0;
+	if (s == 0) { *size = 0; return 1; }
+	if (pread(fd, &last, 1, st->st_size - 1) != 1) return 0;
+	*size = w + (last == '\n' ? 0 : 2);
+	return 1;
+}
+
 static int scan_cur(struct maildrop *md)
 {
 	DIR *d = opendir("cur");
@@ -209,7 +245,11 @@ static int scan_cur(struct maildrop *md)
 		}
 		if (fstat(fd, &st) != 0) { close(fd); ok = 0; break; }
 		if (!S_ISREG(st.st_mode)) { close(fd); continue; }
-		if (!maildrop_measure(fd, &size)) { close(fd); ok = 0; break; }
+		if (!size_from_name(e->d_name, fd, &st, &size) && !maildrop_measure(fd, &size)) {
+			close(fd);
+			ok = 0;
+			break;
+		}
 		close(fd);
 		if (!add(md, e->d_name, st.st_mtime, size)) { ok = 0; break; }
 	}
