@@ -1,6 +1,11 @@
 /* unit tests of the delivery parsers: rules files, the header scan, the
  * LMTP DATA reader (smuggling variants), Maildir relative paths. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "buf.h"
 #include "dlv.h"
@@ -102,6 +107,61 @@ int main(void)
 		OK(data(big, 1106, rest, sizeof rest, 0) == DATA_TOOLONG && strcmp(rest, "Z") == 0, "long line refused, end still found");
 		memcpy(big + 996, "\r\n.\r\nZ", 6);
 		OK(data(big, 1002, rest, sizeof rest, &sz) == DATA_OK && sz == 997, "998-byte line fine");
+	}
+	{
+		/* the API that IMAP APPEND uses: a buffer, flags into cur/, mtime */
+		char tmpl[] = "/tmp/unit-maildir-XXXXXX";
+		char *base = mkdtemp(tmpl);
+		str path = STR_ZERO, name = STR_ZERO;
+		struct maildir_msg m;
+		struct stat st;
+		int fd, sub;
+		char buf[64];
+		ssize_t n;
+
+		OK(base != 0, "temporary directory");
+		str_copys(&path, base); str_appends(&path, "/Mail/box/"); str_0(&path);
+		fd = maildir_open(path.s, 1);
+		OK(fd >= 0, "maildir_open creates the Maildir and its parents");
+		memset(&m, 0, sizeof m);
+		m.fd = -1;
+		m.data = "Subject: a\r\n\r\nbody\r\n";
+		m.len = strlen(m.data);
+		m.flags = "FS";
+		m.mtime = 1700000000;
+		OK(maildir_deliver(fd, &m, &name) == 1, "deliver a buffer with flags");
+		OK(strncmp(name.s, "cur/", 4) == 0 && strstr(name.s, ",S=17,W=20:2,FS") != 0, "name in cur/ with size, CRLF size and flags");
+		sub = openat(fd, name.s, O_RDONLY);
+		n = sub >= 0 ? read(sub, buf, sizeof buf) : -1;
+		OK(n == 17 && memcmp(buf, "Subject: a\n\nbody\n", 17) == 0, "CRLF stored as LF");
+		OK(sub >= 0 && fstat(sub, &st) == 0 && st.st_mtime == 1700000000, "mtime set (INTERNALDATE)");
+		if (sub >= 0) close(sub);
+		m.flags = "S/../x";
+		OK(maildir_deliver(fd, &m, &name) == 0, "flags with '/' refused");
+		m.flags = 0;
+		m.maxsize = 5;
+		OK(maildir_deliver(fd, &m, &name) == 0, "over maxsize refused (EFBIG)");
+		{
+			DIR *d;
+			int entries = 0;
+			struct dirent *e;
+			str t2 = STR_ZERO;
+			str_copy(&t2, path.s, path.len); str_appends(&t2, "tmp"); str_0(&t2);
+			d = opendir(t2.s);
+			while (d && (e = readdir(d))) if (e->d_name[0] != '.') entries++;
+			if (d) closedir(d);
+			OK(entries == 0, "failed deliveries leave nothing in tmp/");
+			str_free(&t2);
+		}
+		sub = maildir_openat(fd, ".Sent/", 1);
+		OK(sub >= 0, "maildir_openat makes a Maildir++ folder");
+		if (sub >= 0) close(sub);
+		OK(maildir_openat(fd, "../x/", 1) < 0, "maildir_openat refuses ..");
+		close(fd);
+		str_copys(&name, "rm -rf "); str_appends(&name, base); str_0(&name);
+		if (system(name.s) != 0) OK(0, "cleanup");
+		str_free(&path);
+		str_free(&name);
 	}
 	DONE();
 }
