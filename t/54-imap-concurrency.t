@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+# A folder that others change: a delivery during IDLE reported within a
+# second, a second IMAP session expunging and flagging, a POP3-style client
+# renaming new/ to cur/ and deleting files, and a delivery with
+# facteur-deliver while a session is selected. The view stays consistent
+# (EXISTS, EXPUNGE, FETCH FLAGS) and UIDs never change.
+import imaplib, os, re, socket, sys, time
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
+import ft
+
+t = ft.TAP()
+home = ft.make_instance()
+p, port = ft.tcpserver([ft.bin_path("facteur-imapd")], home)
+md = os.path.join(home, "mail", "example.org", "alice")
+
+def deliver(body):
+    rc, out, err = ft.run("facteur-deliver", [md], stdin=body, home=home)
+    return rc
+
+def uidsof(data):
+    """UIDs in FETCH data; imaplib mixes in earlier unsolicited FETCH FLAGS"""
+    out = []
+    for d in data:
+        if isinstance(d, tuple):
+            d = d[0]
+        m = re.search(rb"UID (\d+)", d or b"")
+        if m:
+            out.append(int(m.group(1)))
+    return out
+
+def login():
+    c = imaplib.IMAP4("127.0.0.1", port)
+    c.login("alice@example.org", "alice-secret")
+    return c
+
+a = login()
+for i in range(3):
+    t.is_(deliver(b"Subject: m%d\r\n\r\nbody %d\r\n" % (i, i)), 0, "facteur-deliver %d" % i)
+typ, data = a.select("INBOX")
+t.is_(data, [b"3"], "3 messages")
+typ, data = a.uid("FETCH", "1:*", "(UID)")
+uids = uidsof(data)
+t.is_(uids, [1, 2, 3], "UIDs 1..3")
+
+# IDLE: a delivery is reported within a second
+s = socket.create_connection(("127.0.0.1", port), timeout=10)
+f = s.makefile("rb")
+f.readline()
+s.sendall(b"a LOGIN alice@example.org alice-secret\r\nb SELECT INBOX\r\n")
+while not f.readline().startswith(b"b "):
+    pass
+s.sendall(b"c IDLE\r\n")
+t.like(f.readline(), b"+ ", "IDLE continuation")
+time.sleep(0.3)
+t0 = time.time()
+deliver(b"Subject: during idle\r\n\r\nx\r\n")
+l = f.readline()
+dt = time.time() - t0
+t.is_(l, b"* 4 EXISTS\r\n", "delivery during IDLE: EXISTS")
+t.ok(dt < 1.0, "reported within a second (%.2fs)" % dt)
+# another session flags and expunges while we idle
+b = login()
+b.select("INBOX")
+b.store("1", "+FLAGS", "(\\Deleted)")
+b.expunge()
+b.store("1", "+FLAGS", "(\\Flagged)")
+got = []
+end = time.time() + 3
+s.settimeout(3)
+while time.time() < end and not any(b"Flagged" in g for g in got):
+    got.append(f.readline())
+t.ok(b"* 1 EXPUNGE\r\n" in got, "another session's EXPUNGE reported during IDLE")
+t.ok(any(re.match(rb"\* 1 FETCH \(FLAGS \(\\Flagged[^)]*\)", g) for g in got), "another session's flag change reported: %r" % got)
+s.sendall(b"DONE\r\n")
+l = f.readline()
+while l.startswith(b"*"):
+    l = f.readline()
+t.like(l, b"c OK", "IDLE ends with DONE")
+s.sendall(b"e LOGOUT\r\n")
+s.close()
+
+# the first session catches up at NOOP
+typ, data = a.noop()
+typ, data = a.uid("FETCH", "1:*", "(UID FLAGS)")
+uids = uidsof(data)
+t.is_(uids, [2, 3, 4], "UIDs kept after another session's expunge")
+
+# a POP3-style client: takes new/ into cur/ and deletes one file
+for n in os.listdir(os.path.join(md, "new")):
+    os.rename(os.path.join(md, "new", n), os.path.join(md, "cur", n + ":2,S"))
+cur = sorted(os.listdir(os.path.join(md, "cur")))
+victim = [n for n in cur if True][0]
+os.unlink(os.path.join(md, "cur", victim))
+typ, data = a.noop()
+typ, data = a.uid("FETCH", "1:*", "(UID FLAGS)")
+uids2 = uidsof(data)
+t.is_(len(uids2), 2, "a file deleted behind our back is expunged")
+t.ok(set(uids2) <= {2, 3, 4}, "no UID reassigned after renames: %r" % uids2)
+typ, data = a.status("INBOX", "(MESSAGES UIDNEXT)")
+t.ok(b"MESSAGES 2" in data[0] and b"UIDNEXT 5" in data[0], "STATUS consistent: %r" % data)
+
+# the same in a second session opened afterwards: same UIDs
+c = login()
+c.select("INBOX", readonly=True)
+typ, data = c.uid("FETCH", "1:*", "(UID)")
+t.is_(uidsof(data), uids2, "a new session sees the same UIDs")
+c.logout()
+b.logout()
+a.logout()
+
+# many messages: index built once, then SELECT without a directory scan
+N = 2000
+cur = os.path.join(md, "cur")
+for i in range(N):
+    with open(os.path.join(cur, "17%08d.M%d.host:2,S" % (i, i)), "wb") as fh:
+        fh.write(b"Subject: bulk\r\n\r\nx\r\n")
+if os.geteuid() == 0:
+    os.system("chown -R facteur %s" % md)
+a = login()
+t0 = time.time()
+typ, data = a.select("INBOX")
+t1 = time.time() - t0
+t.is_(data, [str(N + 2).encode()], "SELECT sees %d messages" % (N + 2))
+typ, data = a.uid("FETCH", "1:*", "(FLAGS)")
+t.is_(len(uidsof(data)), N + 2, "UID FETCH 1:* (FLAGS) answers for all")
+a.logout()
+idx = open(os.path.join(md, "facteur-uidlist")).read().splitlines()
+t.is_(len(idx), N + 3, "index holds a line per message")
