@@ -228,6 +228,12 @@ static int rules_load(struct dlv *d, int basefd, const char *ext, str *text, str
 		}
 		if (!str_0(&name)) goto nomem;
 		fd = openat(basefd, name.s, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (fd >= 0) {
+			/* an IMAP folder "qmail" is the Maildir++ directory .qmail/:
+			 * it is no rules file, and must not hold up delivery */
+			struct stat dst;
+			if (fstat(fd, &dst) == 0 && S_ISDIR(dst.st_mode)) { close(fd); fd = -1; continue; }
+		}
 		if (fd < 0 && errno != ENOENT) {
 			int e = errno;
 			log_line("unable to open rules file ", name.s, ": ", strerror(e), (char *)0);

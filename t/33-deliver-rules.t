@@ -139,6 +139,14 @@ rc, out, err = local("alice+`id`@example.org")
 t.ok(rc == 0 and readf(os.path.join(A, "ext-out")) == b"`id`", ".qmail-default; shell-looking tag reaches the program only as data")
 unrule("alice", ".qmail-default")
 
+# an IMAP folder named "qmail" (Maildir++ directory .qmail/) is no rules file
+unrule("alice")
+os.mkdir(os.path.join(A, ".qmail"))
+n = count(A)
+rc, out, err = local("alice@example.org")
+t.ok(rc == 0 and count(A) == n + 1, "a directory .qmail/ (IMAP folder) is ignored")
+os.rmdir(os.path.join(A, ".qmail"))
+
 # hostile rules files
 n = count(A)
 rules("alice", "./../bob/\n")
