@@ -164,8 +164,19 @@ int received_header(struct session *s, str *out)
 	     str_appends(out, s->remoteip.len ? s->remoteip.s : "unknown") &&
 	     str_appends(out, "])\r\n\tby ") &&
 	     str_append(out, s->me.s, s->me.len) &&
-	     str_appends(out, " (facteur) with ") && str_appends(out, with) &&
-	     str_appends(out, " id ") && str_append(out, s->msgid.s, s->msgid.len);
+	     str_appends(out, " (facteur) with ") && str_appends(out, with);
+	if (ok && s->tls && s->tlsinfo.len) {
+		size_t i;
+		/* the engine is ours, but a comment must stay a comment */
+		ok = str_appends(out, " (");
+		for (i = 0; ok && i < s->tlsinfo.len; i++) {
+			char c = s->tlsinfo.s[i];
+			if (c > ' ' && c < 127 && c != '(' && c != ')' && c != '\\') ok = str_appendc(out, c);
+			else if (c == ' ') ok = str_appendc(out, ' ');
+		}
+		ok = ok && str_appendc(out, ')');
+	}
+	ok = ok && str_appends(out, " id ") && str_append(out, s->msgid.s, s->msgid.len);
 	if (ok && s->nrcpt == 1) {
 		size_t l = strlen(s->rcpts.s);
 		ok = str_appends(out, "\r\n\tfor <") && str_append(out, s->rcpts.s, l) &&

@@ -81,6 +81,8 @@ static int setup(struct session *s)
 	str_free(&list);
 	if (r < 0) return 0;
 	s->tls = tlsctl_active();
+	/* implicit TLS: the engine tells what it negotiated */
+	if (s->tls && !tlsctl_info(&s->tlsinfo)) str_clear(&s->tlsinfo);
 	s->queue_argv = queue_argv_from(getenv("FACTEUR_QUEUE"));
 	return s->queue_argv != 0;
 }
@@ -359,6 +361,7 @@ static int do_starttls(struct session *s, const char *arg, size_t n)
 	str_clear(&s->heloname);
 	str_clear(&s->authuser);
 	log_line("starttls ip=", s->remoteip.s, " ", info.s, (char *)0);
+	if (!str_copy(&s->tlsinfo, info.s, info.len)) str_clear(&s->tlsinfo);
 	str_free(&info);
 	return 1;
 }

@@ -98,6 +98,7 @@ struct session {
 	str rcpts;                   /* envelope recipients, each NUL-ended */
 	str firstdomain;             /* first local domain, for <postmaster> */
 	str authuser;                /* lowercase address, "" when not */
+	str tlsinfo;                 /* "PROTOCOL CIPHER" from the engine */
 	str line;                    /* the current command line */
 	str tmp;
 	int bdat;                    /* a BDAT transaction is under way */
