@@ -139,3 +139,22 @@ big = b"Subject: big\n\n" + (b"x" * 999 + b"\n") * 3000
 rc, out, err = deliver([os.path.join(h3, "Maildir")], msg=big)
 msgs = ft.maildir_messages(os.path.join(h3, "Maildir"))
 t.ok(rc == 0 and big in msgs, "3 MB message through a pipe, byte for byte")
+
+# kill -9 in the middle of a delivery: nothing in new/, nothing named in tmp/
+import signal
+import time
+h4 = home()
+md4 = os.path.join(h4, "Maildir")
+p = subprocess.Popen([ft.bin_path("facteur-deliver"), md4], stdin=subprocess.PIPE,
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+p.stdin.write(b"Subject: killed\n\n" + b"k" * 500000)
+p.stdin.flush()
+ft.wait_for(lambda: os.path.isdir(os.path.join(md4, "tmp")), timeout=5)
+time.sleep(0.2)
+os.kill(p.pid, signal.SIGKILL)
+p.wait()
+try:
+    p.stdin.close()
+except OSError:
+    pass
+t.ok(files(md4, "new") == [] and files(md4, "tmp") == [], "kill -9 while reading the message: nothing in new/ or tmp/")
