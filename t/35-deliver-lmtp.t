@@ -121,3 +121,23 @@ t.ok(r[-1].startswith("421") and len(r) == 12 and r[-2].startswith("500"), "too 
 start = time.time()
 r = session(b"LHLO c\r\n", wait=6)
 t.ok(r[-1].startswith("421 4.4.2") and time.time() - start < 5.5, "idle client: 421 after the -T timeout")
+
+# an alias with a remote target, delivered over LMTP: forwarded through the queue
+with open(os.path.join(home, "control", "aliases"), "a") as f:
+    f.write("fw@example.org: far@remote.example, alice@example.org\n")
+ft.run("facteur-newaliases", home=home)
+qdir = os.path.join(ft.tempdir(), "q")
+os.makedirs(qdir)
+os.chmod(os.path.dirname(qdir), 0o755)
+if os.getuid() == 0:
+    os.chown(qdir, pwd.getpwnam(os.environ.get("FACTEUR_USER") or "facteur").pw_uid, -1)
+na = len(box("alice"))
+env = ft.env_for(home, FACTEUR_QUEUE=os.path.join(DATA, "deliver-fakequeue"), FAKEQ_DIR=qdir)
+rc, out, err = ft.run("facteur-lmtpd", [], env=env,
+                      stdin=b"LHLO c\r\nMAIL FROM:<s@example.net>\r\nRCPT TO:<fw@example.org>\r\nDATA\r\nSubject: fw\r\n\r\nx\r\n.\r\nQUIT\r\n")
+envs = [f for f in os.listdir(qdir) if f.startswith("env.")]
+t.ok(b"250 2.0.0 <fw@example.org>" in out and len(box("alice")) == na + 1 and len(envs) == 1,
+     "LMTP to an alias: local copy delivered, remote target queued")
+if envs:
+    with open(os.path.join(qdir, envs[0]), "rb") as f:
+        t.is_(f.read(), b"Fs@example.net\0Tfar@remote.example\0\0", "forward envelope from LMTP")
