@@ -53,6 +53,21 @@ int msg_read(struct sess *s, struct folder *f, struct msg *m, str *out)
 		out->len += (size_t)r;
 	}
 	close(fd);
+	/* IMAP speaks CRLF; Maildir files often hold bare LF */
+	{
+		size_t i, bare = 0;
+		for (i = 0; i < out->len; i++) if (out->s[i] == '\n' && (i == 0 || out->s[i - 1] != '\r')) bare++;
+		if (bare) {
+			str c = STR_ZERO;
+			if (!str_ready(&c, out->len + bare)) { str_free(&c); return 0; }
+			for (i = 0; i < out->len; i++) {
+				if (out->s[i] == '\n' && (i == 0 || out->s[i - 1] != '\r')) c.s[c.len++] = '\r';
+				c.s[c.len++] = out->s[i];
+			}
+			str_free(out);
+			*out = c;
+		}
+	}
 	if (m->size == (uint64_t)-1 || m->idate < 0) {
 		m->size = out->len;
 		m->idate = (int64_t)st.st_mtime;

@@ -685,17 +685,36 @@ void folder_close(struct folder *f)
 	f->dirty = f->uidsnew = 0;
 }
 
+/* INTERNALDATE is the file's mtime; the size is the size on the wire,
+ * with every bare LF (how facteur-deliver stores lines) counted as CRLF,
+ * so it takes one read of the file, then lives in the index */
 int msg_stat(const struct folder *f, struct msg *m)
 {
 	str p = STR_ZERO;
 	struct stat st;
-	int ok;
+	int fd;
+	char b[65536];
+	ssize_t r;
+	uint64_t size = 0;
+	char prev = 0;
 
 	if (m->size != (uint64_t)-1 && m->idate >= 0) return 1;
-	ok = msg_path(f, m, &p) && stat(p.s, &st) == 0;
+	if (!msg_path(f, m, &p)) { str_free(&p); return 0; }
+	fd = open(p.s, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	str_free(&p);
-	if (!ok) return 0;
-	m->size = (uint64_t)st.st_size;
+	if (fd < 0) return 0;
+	if (fstat(fd, &st) < 0) { close(fd); return 0; }
+	while ((r = read(fd, b, sizeof b)) > 0) {
+		ssize_t i;
+		for (i = 0; i < r; i++) {
+			if (b[i] == '\n' && prev != '\r') size++;
+			prev = b[i];
+		}
+		size += (uint64_t)r;
+	}
+	close(fd);
+	if (r < 0) return 0;
+	m->size = size;
 	m->idate = (int64_t)st.st_mtime;
 	return 1;
 }

@@ -227,3 +227,13 @@ put(md, "new", "2000.M9.host", MSG1)
 rc, out, err = imap(md, "a RENAME INBOX Old\r\nb STATUS Old (MESSAGES)\r\nc STATUS INBOX (MESSAGES)\r\nd LOGOUT\r\n")
 t.is_(tagged(out, "a"), "OK RENAME completed", "RENAME INBOX")
 t.ok('* STATUS "Old" (MESSAGES 1)' in out and '* STATUS "INBOX" (MESSAGES 0)' in out, "INBOX messages moved, INBOX stays")
+
+# Maildir files with bare LF lines (as facteur-deliver writes them) go out in CRLF
+md2 = mkmaildir()
+put(md2, "cur", "3000.M1.host:2,S", b"Subject: lf\nFrom: a@b.c\n\nline1\nline2\n")
+rc, out, err = imap(md2, "a SELECT INBOX\r\nb FETCH 1 (RFC822.SIZE BODY[] BODY[TEXT])\r\nc STATUS INBOX (SIZE)\r\nd LOGOUT\r\n")
+want = b"Subject: lf\r\nFrom: a@b.c\r\n\r\nline1\r\nline2\r\n"
+t.ok("RFC822.SIZE %d " % len(want) in out, "RFC822.SIZE counts CRLF")
+t.ok(("BODY[] {%d}\r\n" % len(want)) + want.decode() in out, "BODY[] sent with CRLF")
+t.ok("BODY[TEXT] {14}\r\nline1\r\nline2\r\n" in out, "BODY[TEXT] with CRLF")
+t.ok("(SIZE %d)" % len(want) in out, "STATUS SIZE counts CRLF")
