@@ -476,16 +476,22 @@ int dns_parse_server(const char *s, struct sockaddr_storage *ss)
 		if (pl == 0 || scan_ulong_max(port, pl, 65535, &pv) != pl || pv == 0) return 0;
 	}
 	{
-		struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
-		struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
-		if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
-			v4->sin_family = AF_INET;
-			v4->sin_port = htons((uint16_t)pv);
+		/* built in their own types and copied: no stores through a
+		 * pointer of another type */
+		struct sockaddr_in v4;
+		struct sockaddr_in6 v6;
+		memset(&v4, 0, sizeof v4);
+		memset(&v6, 0, sizeof v6);
+		if (inet_pton(AF_INET, host, &v4.sin_addr) == 1) {
+			v4.sin_family = AF_INET;
+			v4.sin_port = htons((uint16_t)pv);
+			memcpy(ss, &v4, sizeof v4);
 			return 1;
 		}
-		if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
-			v6->sin6_family = AF_INET6;
-			v6->sin6_port = htons((uint16_t)pv);
+		if (inet_pton(AF_INET6, host, &v6.sin6_addr) == 1) {
+			v6.sin6_family = AF_INET6;
+			v6.sin6_port = htons((uint16_t)pv);
+			memcpy(ss, &v6, sizeof v6);
 			return 1;
 		}
 	}
@@ -519,11 +525,13 @@ static void resolv_conf(struct dns *d)
 			*end = 0;
 			/* resolv.conf has no ports; "::1" is one address */
 			if (strchr(v, ':') && !strchr(v, '[')) {
-				struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&d->server[d->nserver];
-				memset(v6, 0, sizeof *d->server);
-				if (inet_pton(AF_INET6, v, &v6->sin6_addr) == 1) {
-					v6->sin6_family = AF_INET6;
-					v6->sin6_port = htons(53);
+				struct sockaddr_in6 v6;
+				memset(&v6, 0, sizeof v6);
+				if (inet_pton(AF_INET6, v, &v6.sin6_addr) == 1) {
+					v6.sin6_family = AF_INET6;
+					v6.sin6_port = htons(53);
+					memset(&d->server[d->nserver], 0, sizeof d->server[0]);
+					memcpy(&d->server[d->nserver], &v6, sizeof v6);
 					d->nserver++;
 				}
 			} else if (dns_parse_server(v, &d->server[d->nserver])) {

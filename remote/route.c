@@ -29,47 +29,73 @@ static int ieq(const char *a, size_t na, const char *b, size_t nb)
 	return 1;
 }
 
+/* socket addresses are built in their own type and copied in, so that no
+ * store goes through a pointer of another type (strict aliasing) */
+static void sa_set4(struct sockaddr_storage *ss, const void *addr, int port)
+{
+	struct sockaddr_in v4;
+	memset(&v4, 0, sizeof v4);
+	v4.sin_family = AF_INET;
+	v4.sin_port = htons((uint16_t)port);
+	memcpy(&v4.sin_addr, addr, 4);
+	memset(ss, 0, sizeof *ss);
+	memcpy(ss, &v4, sizeof v4);
+}
+
+static void sa_set6(struct sockaddr_storage *ss, const void *addr, int port)
+{
+	struct sockaddr_in6 v6;
+	memset(&v6, 0, sizeof v6);
+	v6.sin6_family = AF_INET6;
+	v6.sin6_port = htons((uint16_t)port);
+	memcpy(&v6.sin6_addr, addr, 16);
+	memset(ss, 0, sizeof *ss);
+	memcpy(ss, &v6, sizeof v6);
+}
+
 static int ip_parse(const char *s, int port, struct sockaddr_storage *ss)
 {
-	struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+	unsigned char a[16];
 
-	memset(ss, 0, sizeof *ss);
-	if (inet_pton(AF_INET, s, &v4->sin_addr) == 1) {
-		v4->sin_family = AF_INET;
-		v4->sin_port = htons((uint16_t)port);
-		return 1;
-	}
+	if (inet_pton(AF_INET, s, a) == 1) { sa_set4(ss, a, port); return 1; }
 	if (strncmp(s, "IPv6:", 5) == 0 || strncmp(s, "ipv6:", 5) == 0) s += 5;
-	if (inet_pton(AF_INET6, s, &v6->sin6_addr) == 1) {
-		v6->sin6_family = AF_INET6;
-		v6->sin6_port = htons((uint16_t)port);
-		return 1;
-	}
+	if (inet_pton(AF_INET6, s, a) == 1) { sa_set6(ss, a, port); return 1; }
 	return 0;
 }
 
 int route_is_local_addr(const struct sockaddr_storage *sa)
 {
 	struct ifaddrs *ifs, *i;
+	unsigned char want[16], have[16];
+	size_t alen = sa->ss_family == AF_INET ? 4 : 16;
+	static const unsigned char zero[16];
 	int found = 0;
 
 	if (sa->ss_family == AF_INET) {
-		const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
-		if (a->sin_addr.s_addr == htonl(INADDR_ANY)) return 1;
+		struct sockaddr_in v4;
+		memcpy(&v4, sa, sizeof v4);
+		memcpy(want, &v4.sin_addr, 4);
 	} else if (sa->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
-		if (IN6_IS_ADDR_UNSPECIFIED(&a->sin6_addr)) return 1;
+		struct sockaddr_in6 v6;
+		memcpy(&v6, sa, sizeof v6);
+		memcpy(want, &v6.sin6_addr, 16);
+	} else {
+		return 0;
 	}
+	if (memcmp(want, zero, alen) == 0) return 1;     /* 0.0.0.0 or :: */
 	if (getifaddrs(&ifs) != 0) return 0;
 	for (i = ifs; i && !found; i = i->ifa_next) {
 		if (!i->ifa_addr || i->ifa_addr->sa_family != sa->ss_family) continue;
-		if (sa->ss_family == AF_INET)
-			found = ((const struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr ==
-			        ((const struct sockaddr_in *)sa)->sin_addr.s_addr;
-		else
-			found = memcmp(&((const struct sockaddr_in6 *)i->ifa_addr)->sin6_addr,
-			               &((const struct sockaddr_in6 *)sa)->sin6_addr, 16) == 0;
+		if (sa->ss_family == AF_INET) {
+			struct sockaddr_in v4;
+			memcpy(&v4, i->ifa_addr, sizeof v4);
+			memcpy(have, &v4.sin_addr, 4);
+		} else {
+			struct sockaddr_in6 v6;
+			memcpy(&v6, i->ifa_addr, sizeof v6);
+			memcpy(have, &v6.sin6_addr, 16);
+		}
+		found = memcmp(want, have, alen) == 0;
 	}
 	freeifaddrs(ifs);
 	return found;
@@ -91,18 +117,8 @@ static void add_target(struct remote *r, const char *host, const char *tlsname,
 
 static void rr_to_sa(const struct dns_rr *rr, int port, struct sockaddr_storage *ss)
 {
-	memset(ss, 0, sizeof *ss);
-	if (rr->type == DNS_T_A) {
-		struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
-		v4->sin_family = AF_INET;
-		v4->sin_port = htons((uint16_t)port);
-		memcpy(&v4->sin_addr, rr->addr, 4);
-	} else {
-		struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
-		v6->sin6_family = AF_INET6;
-		v6->sin6_port = htons((uint16_t)port);
-		memcpy(&v6->sin6_addr, rr->addr, 16);
-	}
+	if (rr->type == DNS_T_A) sa_set4(ss, rr->addr, port);
+	else sa_set6(ss, rr->addr, port);
 }
 
 static int set_why(str *why, const char *a, const char *b, const char *c)

@@ -210,13 +210,15 @@ static void make_name(struct sess *s)
 	const struct sockaddr_storage *sa = &s->t->sa;
 
 	if (sa->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)sa;
-		inet_ntop(AF_INET6, &v6->sin6_addr, ip, sizeof ip);
-		port = ntohs(v6->sin6_port);
+		struct sockaddr_in6 v6;
+		memcpy(&v6, sa, sizeof v6);
+		inet_ntop(AF_INET6, &v6.sin6_addr, ip, sizeof ip);
+		port = ntohs(v6.sin6_port);
 	} else {
-		const struct sockaddr_in *v4 = (const struct sockaddr_in *)sa;
-		inet_ntop(AF_INET, &v4->sin_addr, ip, sizeof ip);
-		port = ntohs(v4->sin_port);
+		struct sockaddr_in v4;
+		memcpy(&v4, sa, sizeof v4);
+		inet_ntop(AF_INET, &v4.sin_addr, ip, sizeof ip);
+		port = ntohs(v4.sin_port);
 	}
 	str_copys(&s->name, s->t->host);
 	str_appendc(&s->name, '[');
