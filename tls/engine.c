@@ -432,6 +432,9 @@ int tlsd_run(struct tlsd *t)
 
 		now = now_ms();
 		if (!pump(t, now, &why)) break;
+		/* a client we cannot write to is gone: the program gets EOF
+		 * once it has what was read before */
+		if (t->net_dead) t->net_eof = 1;
 		if (t->net_eof && t->up_p == t->up_n && t->to_prog >= 0) close_to_prog(t);
 		if (finished(t)) { why = t->net_dead ? TLSD_END_CLIENT : TLSD_END_OK; break; }
 		if (t->net_dead && t->to_prog >= 0 && t->prog_eof) close_to_prog(t);

@@ -208,6 +208,7 @@ int main(int argc, char **argv)
 	tlsd_init(t, 0, 1, up[1], down[0], ctl[0], implicit, conf, remote);
 	t->handshake_ms = env_timeout_ms("FACTEUR_TLS_HANDSHAKE_TIMEOUT", t->handshake_ms);
 	t->idle_ms = env_timeout_ms("FACTEUR_TLS_IDLE_TIMEOUT", t->idle_ms);
+	t->write_ms = env_timeout_ms("FACTEUR_TLS_WRITE_TIMEOUT", t->write_ms);
 	orig_fl0 = fcntl(0, F_GETFL);
 	orig_fl1 = fcntl(1, F_GETFL);
 	nonblock(0);
