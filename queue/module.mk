@@ -1,6 +1,6 @@
 # queue/: facteur-queue (puts a message in the queue), facteur-send (the
 # queue manager), facteur-qstat (lists the queue), facteur-sendmail.
-PROGS += bin/facteur-queue bin/facteur-send bin/facteur-qstat
+PROGS += bin/facteur-queue bin/facteur-send bin/facteur-qstat bin/facteur-sendmail
 
 bin/facteur-queue: queue/queue.o queue/enqueue.o queue/qfile.o $(LIBFACTEUR)
 	@mkdir -p bin
@@ -11,5 +11,9 @@ bin/facteur-send: queue/send.o queue/sched.o queue/bounce.o queue/qfile.o $(LIBF
 	$(LINK) $^ $(LIBS_CDB)
 
 bin/facteur-qstat: queue/qstat.o queue/qfile.o $(LIBFACTEUR)
+	@mkdir -p bin
+	$(LINK) $^
+
+bin/facteur-sendmail: queue/sendmail.o queue/inject.o queue/qfile.o $(LIBFACTEUR)
 	@mkdir -p bin
 	$(LINK) $^
