@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""facteur-remote delivering to a real Postfix (Debian's) on a loopback
+port with its own configuration directory: a known recipient lands in
+Postfix's Maildir, an unknown one gets Postfix's 550 5.1.1, STARTTLS is
+used (Postfix's Received header says so), PIPELINING is used, and a
+message over Postfix's SIZE is refused with 5.3.4 before MAIL."""
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import time
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
+import ft
+
+t = ft.TAP()
+if os.geteuid() != 0:
+    t.skip_all("not root: Postfix's master needs root")
+if not shutil.which("postfix") and not os.path.exists("/usr/sbin/postfix"):
+    t.skip_all("Postfix is not installed")
+try:
+    pw = pwd.getpwnam("postfix")
+except KeyError:
+    t.skip_all("no postfix user")
+
+top = ft.tempdir()
+os.chmod(top, 0o755)
+pf = os.path.join(top, "postfix")
+etc = os.path.join(pf, "etc")
+for d in ("etc", "spool", "data", "mail"):
+    os.makedirs(os.path.join(pf, d))
+for d in ("data", "mail"):
+    os.chown(os.path.join(pf, d), pw.pw_uid, pw.pw_gid)
+os.chmod(pf, 0o755)
+subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                "-keyout", os.path.join(etc, "key.pem"), "-out", os.path.join(etc, "cert.pem"), "-days", "2",
+                "-subj", "/CN=pf.example.net"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+port = ft.free_port()
+with open(os.path.join(etc, "main.cf"), "w") as f:
+    f.write("""compatibility_level = 3.6
+queue_directory = {pf}/spool
+data_directory = {pf}/data
+myhostname = pf.example.net
+mydestination =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+virtual_mailbox_domains = example.net
+virtual_mailbox_base = {pf}/mail
+virtual_mailbox_maps = inline:{{ bob@example.net=example.net/bob/, carol@example.net=example.net/carol/ }}
+virtual_uid_maps = static:{uid}
+virtual_gid_maps = static:{gid}
+smtpd_recipient_restrictions = permit_mynetworks, reject_unauth_destination
+alias_maps =
+alias_database =
+message_size_limit = 20000
+smtpd_tls_security_level = may
+smtpd_tls_cert_file = {etc}/cert.pem
+smtpd_tls_key_file = {etc}/key.pem
+smtpd_tls_received_header = yes
+maillog_file_prefixes = /tmp
+maillog_file = {pf}/maillog
+""".format(pf=pf, etc=etc, uid=pw.pw_uid, gid=pw.pw_gid))
+master = []
+with open("/etc/postfix/master.cf") as f:
+    for line in f:
+        fields = line.split()
+        if fields and fields[0] == "smtp" and fields[1] == "inet":
+            line = "127.0.0.1:%d inet n - n - - smtpd\n" % port
+        elif fields and not line[0].isspace() and not line.startswith("#") and len(fields) >= 8:
+            fields[4] = "n"          # no chroot: this spool is not set up for it
+            line = " ".join(fields) + "\n"
+        master.append(line)
+master.append("postlog unix-dgram n - n - 1 postlogd\n")
+with open(os.path.join(etc, "master.cf"), "w") as f:
+    f.writelines(master)
+
+
+def alt_dirs():
+    return subprocess.run(["postconf", "-h", "alternate_config_directories"],
+                          capture_output=True, text=True).stdout.split()
+
+
+# `postfix -c` wants the directory listed in the default configuration;
+# take only our own entry out again at the end
+subprocess.run(["postconf", "-e", "alternate_config_directories = " + " ".join(alt_dirs() + [etc])], check=True)
+
+
+def stop_postfix():
+    subprocess.run(["postfix", "-c", etc, "stop"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(["postconf", "-e", "alternate_config_directories = " + " ".join(d for d in alt_dirs() if d != etc)])
+
+
+ft._cleanups.append(stop_postfix)
+r = subprocess.run(["postfix", "-c", etc, "start"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+if r.returncode != 0 or not ft.wait_port(port, timeout=20):
+    t.skip_all("Postfix did not start: %s" % r.stdout.decode(errors="replace").strip().replace("\n", " ")[:200])
+
+home = os.path.join(top, "home")
+os.makedirs(os.path.join(home, "control"))
+for d in (home, os.path.join(home, "control")):
+    os.chmod(d, 0o755)
+for name, text in (("me", "facteur.test\n"), ("remotetimeout", "20\n"),
+                   ("smtproutes", "example.net 127.0.0.1:%d\n" % port)):
+    with open(os.path.join(home, "control", name), "w") as f:
+        f.write(text)
+
+
+def remote(rcpts, msg):
+    mf = os.path.join(top, "msg")
+    with open(mf, "wb") as f:
+        f.write(msg)
+    with open(mf, "rb") as f:
+        p = subprocess.run([ft.bin_path("facteur-remote"), "example.net", "alice@facteur.test"] + rcpts,
+                           stdin=f, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ft.env_for(home), timeout=60)
+    return p.returncode, [l.split("\t") for l in p.stdout.decode().splitlines()], p.stderr.decode()
+
+
+MSG = b"From: alice@facteur.test\nTo: bob@example.net\nSubject: to postfix\n\nhello Postfix\n.a dot line\n"
+rc, lines, err = remote(["bob@example.net", "nobody@example.net", "carol@example.net"], MSG)
+t.is_(rc, 0, "exit 0")
+t.is_([l[1] for l in lines], ["2", "5", "2"], "bob and carol delivered, nobody refused")
+t.ok(len(lines) == 3 and "550 5.1.1" in lines[1][2], "Postfix's 550 5.1.1 quoted")
+t.ok("TLS with" in err, "STARTTLS used with Postfix")
+
+
+def maildir(user):
+    return ft.wait_for(lambda: ft.maildir_messages(os.path.join(pf, "mail", "example.net", user)), timeout=15)
+
+
+got = maildir("bob")
+t.is_(len(got or []), 1, "one message in bob's Maildir")
+if got:
+    m = got[0]
+    t.ok(b"hello Postfix" in m and b"\n.a dot line\n" in m, "body intact, dot-stuffing undone by Postfix")
+    t.ok(b"(using TLSv1." in m, "Postfix's Received header shows TLS")
+    t.ok(b"from facteur.test" in m, "EHLO name in Received")
+t.is_(len(maildir("carol") or []), 1, "one message in carol's Maildir")
+
+big = b"Subject: big\n\n" + (b"x" * 70 + b"\n") * 400
+rc, lines, err = remote(["bob@example.net"], big)
+t.ok(lines and lines[0][1] == "5" and lines[0][2].startswith("5.3.4"), "over Postfix's SIZE: 5.3.4")
