@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+# Queue file readers on truncated and corrupt files: facteur-qstat and
+# facteur-send must refuse them (and say so), never crash or misread; the
+# documented info/ format is what facteur-send writes.
+import importlib.util
+import os
+import random
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
+import ft  # noqa: E402
+
+spec = importlib.util.spec_from_file_location("qlib", os.path.join(ft.SRC, "t", "data", "queue-lib.py"))
+q = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(q)
+
+t = ft.TAP()
+for p in ("facteur-queue", "facteur-send", "facteur-qstat", "facteur-setup"):
+    if not os.path.exists(ft.bin_path(p)):
+        t.skip_all(p + " not built")
+
+home, fake = q.instance(retrybase=300)
+qdir = os.path.join(home, "queue")
+log = os.path.join(fake, "..", "send.log")
+
+# facteur-send writes the documented format
+send = q.start_send(home, q.send_env(home, fake), log)
+time.sleep(0.2)
+q.qq(home, q.msg("fmt"), q.envelope("alice@example.org", ["temp@example.org", "bob@example.org"]))
+t.ok(q.wait(lambda: os.listdir(os.path.join(qdir, "info")) and
+            "temp@example.org> try 1" in q.read(log).decode() and
+            q.box(fake, "bob@example.org"), 5), "message recorded in info/")
+q.stop(send)
+ids = os.listdir(os.path.join(qdir, "info"))
+info = q.read(os.path.join(qdir, "info", ids[0])) if ids else b""
+f = info.split(b"\0")
+t.is_(f[:1], [b"V1"], "info starts with V1")
+t.ok(len(f) > 2 and f[1].startswith(b"Q") and f[2] == b"Salice@example.org", "then Q<time> and S<sender>")
+t.ok(len(f) > 4 and f[3].startswith(b"RP 1 ") and f[3].endswith(b" temp@example.org") and
+     f[4] == b"E4.2.2 mailbox full", "pending recipient: tries, next, address, reason")
+t.ok(len(f) > 6 and f[5].startswith(b"RD 1 ") and f[5].endswith(b" bob@example.org"),
+     "delivered recipient recorded as D")
+
+good_id = ids[0] if ids else "none"
+mess = q.read(os.path.join(qdir, "mess", good_id))
+
+
+def put(name, content, d="info"):
+    p = os.path.join(qdir, d, name)
+    with open(p, "wb") as fh:
+        fh.write(content)
+    q.chown_user(p)
+
+
+def qstat():
+    return ft.run("facteur-qstat", home=home)
+
+
+# every truncation of a good file, and random corruptions
+bad_id = "1700000000.000000.1.abcdef"
+put(bad_id, mess, "mess")
+crashes = 0
+misread = 0
+for n in range(len(info)):
+    put(bad_id, info[:n])
+    rc, out, err = qstat()
+    if rc != 0:
+        crashes += 1
+    if (bad_id + " unreadable") not in out.decode():
+        # a prefix that is itself a whole, valid file is allowed to parse
+        if not (info[n - 1:n] == b"\0" and info[:n].count(b"\0") % 2 == 1):
+            misread += 1
+t.is_(crashes, 0, "facteur-qstat survives every truncation (%d prefixes)" % len(info))
+t.is_(misread, 0, "truncations that are not whole records are reported unreadable")
+random.seed(26)
+crashes = 0
+for i in range(150):
+    b = bytearray(info)
+    for k in range(random.randint(1, 4)):
+        b[random.randrange(len(b))] = random.randrange(256)
+    put(bad_id, bytes(b))
+    rc, out, err = qstat()
+    crashes += rc != 0
+t.is_(crashes, 0, "facteur-qstat survives 150 corrupted files")
+put(bad_id, b"V1\0Q1\0Sa@b\0RP 99999999999999999999999 0 x@y\0E\0")
+rc, out, err = qstat()
+t.ok(rc == 0 and (bad_id + " unreadable") in out.decode(), "a number too large is refused")
+put(bad_id, b"V1\0Q1\0Sa@b\0RP 1 1 x@y\0Ea\nb\0")
+rc, out, err = qstat()
+t.ok(rc == 0 and "x@y" in out.decode() and "a\\x0ab" in out.decode(),
+     "control bytes in a reason are escaped on output")
+put("todo-bad", b"", "todo")
+put(bad_id + "x", b"F", "todo")
+
+# facteur-send with a corrupt info/ and a corrupt todo/: warns, keeps working
+put(bad_id, info[:len(info) // 2])
+send = q.start_send(home, q.send_env(home, fake), log)
+time.sleep(0.2)
+rc, _ = q.qq(home, q.msg("after"), q.envelope("alice@example.org", ["carol@example.org"]))
+t.ok(q.wait(lambda: q.box(fake, "carol@example.org"), 5), "facteur-send still delivers")
+sl = q.read(log).decode()
+t.ok("unable to read info/" + bad_id in sl, "and warns about the corrupt info/ file")
+t.ok(os.path.exists(os.path.join(qdir, "info", bad_id)), "without deleting it")
+t.ok(send.poll() is None, "facteur-send still running")
+q.stop(send)
