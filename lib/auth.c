@@ -132,6 +132,8 @@ int auth_checkpassword_run(const char *user, size_t ulen, const char *pass,
 			dup2(fd, 0);
 			dup2(fd, 1);
 			if (fd > 2) close(fd);
+			/* nor with the caller's other descriptors (TLS control...) */
+			close_range(4, ~0U, 0);
 		}
 		argv[i++] = path.s;
 		if (prog)
