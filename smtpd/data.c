@@ -140,6 +140,7 @@ static void end_message(struct session *s)
 
 static void lost_client(struct session *s, int r)
 {
+	s->hangup = r == BUF_ERR && errno == ETIMEDOUT ? "timeout in message" : "client lost in message";
 	queue_abort(s);
 	if (r == BUF_ERR && errno == ETIMEDOUT) {
 		reply(s, RP_TIMEOUT);
@@ -266,7 +267,7 @@ int bdat_command(struct session *s, const char *arg, size_t n)
 		if (s->bdat) queue_abort(s);
 		reply(s, RP_BDAT_HUGE);
 		reply_flush(s);
-		log_line("bdat chunk too large ip=", s->remoteip.s, (char *)0);
+		s->hangup = "bdat chunk too large";
 		return 0;
 	}
 	if (!s->helo) return bdat_refuse(s, size, RP_NEED_HELO);

@@ -179,7 +179,7 @@ static int do_mail(struct session *s, const char *arg, size_t n)
 {
 	struct addr ad = { STR_ZERO, 0, 0, 0, 0 };
 	size_t k, used, i;
-	int utf8 = 0, ok = 0;
+	int utf8 = 0;
 	unsigned long long size = 0;
 
 	if (!s->helo) { reply(s, RP_NEED_HELO); s->errors++; return 1; }
@@ -234,9 +234,7 @@ static int do_mail(struct session *s, const char *arg, size_t n)
 	str_clear(&s->rcpts);
 	s->nrcpt = 0;
 	reply(s, RP_MAIL_OK);
-	ok = 1;
 out:
-	(void)ok;
 	addr_free(&ad);
 	return 1;
 }
@@ -431,7 +429,8 @@ int session_run(struct session *s)
 			break;
 		}
 		if (!dispatch(s, r)) {
-			if (s->authfails >= SMTPD_AUTHFAIL_MAX) end = "auth failures";
+			if (s->hangup) end = s->hangup;
+			else if (s->authfails >= SMTPD_AUTHFAIL_MAX) end = "auth failures";
 			else if (s->out.err) end = "write error";
 			break;
 		}

@@ -107,6 +107,7 @@ struct session {
 	struct queuejob job;
 	str msgid;
 	char **queue_argv;           /* from $FACTEUR_QUEUE */
+	const char *hangup;          /* why we end the session early, for the log */
 };
 
 /* reply.c */
