@@ -104,8 +104,8 @@ t.ok(b"facteur-smtpd: session ip=127.0.0.1" in logtext and b"result=250 2.0.0 qu
 
 # --- end to end into the real facteur-queue ---
 if not os.path.exists(ft.bin_path("facteur-queue")):
-    t.ok(True, "# SKIP bin/facteur-queue not built")
-    t.ok(True, "# SKIP bin/facteur-queue not built")
+    for i in range(3):
+        t.ok(True, "# SKIP bin/facteur-queue not built")
 else:
     env = ft.env_for(home, FACTEUR_QUEUE=None, RELAYCLIENT=None, FACTEUR_TLSCTL="", FACTEUR_TLS=None)
     srv2, port2 = ft.tcpserver([ft.bin_path("facteur-smtpd")], home, env=env, log=log)
@@ -134,4 +134,13 @@ else:
                     pass
         return False
     t.ok(ft.wait_for(find, timeout=5), "the message is in queue/ (or already delivered)")
+    # and on to alice's Maildir, when the queue manager is there
+    if os.path.exists(ft.bin_path("facteur-send")) and os.path.exists(ft.bin_path("facteur-local")):
+        sender = ft.start([ft.bin_path("facteur-send")], ft.env_for(home))
+        md = os.path.join(home, "mail", "example.org", "alice")
+        got = ft.wait_for(lambda: [m for m in ft.maildir_messages(md) if marker in m], timeout=10)
+        t.ok(got and b"Received: from " in got[0], "delivered into alice's Maildir by facteur-send")
+        sender.stop()
+    else:
+        t.ok(True, "# SKIP facteur-send or facteur-local not built")
     srv2.stop()
