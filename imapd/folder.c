@@ -240,7 +240,7 @@ int msg_path(const struct folder *f, const struct msg *m, str *out)
 	if (!str_copy(out, f->path.s, f->path.len) ||
 	    !str_appends(out, m->innew ? "new/" : "cur/") ||
 	    !str_append(out, f->names.s + m->name, m->namelen)) return 0;
-	if (m->hasinfo || !m->innew) {
+	if (m->hasinfo) {
 		str_appends(out, ":2,");
 		flags_letters(m->flags & ~F_RECENT, out);
 	}
@@ -535,11 +535,13 @@ static void take_new(struct folder *f, struct mlist *l, int *changed)
 		if (!m->innew) continue;
 		tmp = *f;
 		tmp.names = l->names;
+		uint8_t hi = m->hasinfo;
 		if (!msg_path(&tmp, m, &from)) continue;
 		m->innew = 0;
-		if (!msg_path(&tmp, m, &to)) { m->innew = 1; continue; }
+		m->hasinfo = 1;
+		if (!msg_path(&tmp, m, &to)) { m->innew = 1; m->hasinfo = hi; continue; }
 		if (rename(from.s, to.s) < 0) {
-			if (errno != ENOENT) { m->innew = 1; continue; }
+			if (errno != ENOENT) { m->innew = 1; m->hasinfo = hi; continue; }
 			/* someone else took it; the next scan tells where */
 			f->curmt = -1;
 		}
