@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -213,6 +214,12 @@ int main(int argc, char **argv)
 	orig_fl1 = fcntl(1, F_GETFL);
 	nonblock(0);
 	nonblock(1);
+	{
+		/* we write whole TLS records or whole chunks of the program's
+		 * output: no reason for Nagle to hold one back */
+		int one = 1;
+		(void)setsockopt(1, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	}
 	nonblock(up[1]);
 	nonblock(down[0]);
 	nonblock(ctl[0]);
