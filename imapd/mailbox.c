@@ -385,7 +385,7 @@ static int match_name(const str *pat, const char *name, size_t n)
 	return wmatch(pat->s, pat->len, name, n);
 }
 
-struct lentry { char *name; int exists, children, sub; };
+struct lentry { char *name; int exists, children, sub, subchild; };
 
 static int lcmp(const void *a, const void *b)
 {
@@ -417,6 +417,7 @@ static int list_add(struct lentry **l, size_t *n, size_t *cap, const char *name,
 	(*l)[*n].exists = exists;
 	(*l)[*n].children = 0;
 	(*l)[*n].sub = 0;
+	(*l)[*n].subchild = 0;
 	(*n)++;
 	return 1;
 }
@@ -451,11 +452,24 @@ static size_t list_all(struct sess *s, struct lentry **out)
 		closedir(dir);
 	}
 	subs_load(s, &subs);
+	/* subscribed names whose mailbox is gone still show, as \NonExistent */
+	for (i = 0; i < subs.len; ) {
+		const char *nl = memchr(subs.s + i, '\n', subs.len - i);
+		size_t len = nl ? (size_t)(nl - subs.s) - i : subs.len - i;
+		if (len && len <= IMAP_NAME_MAX) list_add(&l, &n, &cap, subs.s + i, len, 0);
+		i += len + 1;
+	}
 	for (i = 0; i < n; i++) {
 		size_t li = strlen(l[i].name);
 		l[i].sub = subs_has(&subs, l[i].name, li);
+	}
+	for (i = 0; i < n; i++) {
+		size_t li = strlen(l[i].name);
 		for (j = 0; j < n; j++)
-			if (strlen(l[j].name) > li + 1 && strncmp(l[j].name, l[i].name, li) == 0 && l[j].name[li] == '.') { l[i].children = 1; break; }
+			if (strlen(l[j].name) > li + 1 && strncmp(l[j].name, l[i].name, li) == 0 && l[j].name[li] == '.') {
+				if (l[j].exists) l[i].children = 1;
+				if (l[j].sub) l[i].subchild = 1;
+			}
 	}
 	str_free(&subs);
 	qsort(l, n, sizeof *l, lcmp);
@@ -553,7 +567,8 @@ static void cmd_list(struct sess *s, int lsub)
 		}
 		str_free(&shown);
 		if (!hit) continue;
-		if ((lsub || sel_sub) && !l[i].sub) continue;
+		/* RFC 5258 RECURSIVEMATCH: a parent of a match is returned too, with CHILDINFO */
+		if ((lsub || sel_sub) && !l[i].sub && !(recursive && l[i].subchild)) continue;
 		if (sel_special && !su) continue;
 		if (!lsub && !sel_sub && !l[i].exists && !l[i].children) continue;
 		put(s, lsub ? "* LSUB (" : "* LIST (");
@@ -568,6 +583,7 @@ static void cmd_list(struct sess *s, int lsub)
 		}
 		put(s, ") \".\" ");
 		put_name(s, l[i].name);
+		if (recursive && sel_sub && l[i].subchild) put(s, " (\"CHILDINFO\" (\"SUBSCRIBED\"))");
 		put(s, "\r\n");
 		if (status_n && l[i].exists) status_items(s, l[i].name, &s->c.t[status_at], status_n);
 	}

@@ -244,3 +244,14 @@ put(md3, "cur", "4000.M1.host", b"Subject: noinfo\r\n\r\nx\r\n")
 rc, out, err = imap(md3, "a SELECT INBOX\r\nb FETCH 1 (FLAGS BODY.PEEK[TEXT])\r\nc STORE 1 +FLAGS (\\Seen)\r\nd LOGOUT\r\n")
 t.ok("* 1 FETCH (FLAGS () BODY[TEXT] {3}\r\nx\r\n)" in out, "a cur/ file without flags is read")
 t.is_(os.listdir(os.path.join(md3, "cur")), ["4000.M1.host:2,S"], "STORE gives it a :2, part")
+
+# LIST-EXTENDED: RECURSIVEMATCH with CHILDINFO, subscribed names that are gone
+rc, out, err = imap(md3, "a CREATE Proj.A\r\nb SUBSCRIBE Proj.A\r\nc SUBSCRIBE Gone\r\n"
+    "d LIST (SUBSCRIBED RECURSIVEMATCH) \"\" %\r\ne LIST (SUBSCRIBED) \"\" *\r\nf LIST \"\" *\r\n"
+    "g LIST (RECURSIVEMATCH) \"\" %\r\nz LOGOUT\r\n")
+d_part = out.split("\r\nd OK")[0].split("c OK")[-1]
+t.ok('"Proj" ("CHILDINFO" ("SUBSCRIBED"))' in d_part, "RECURSIVEMATCH gives the parent with CHILDINFO")
+t.ok('* LIST (\\NonExistent \\HasNoChildren \\Subscribed) "." "Gone"' in out, "a subscribed name that is gone is \\NonExistent")
+f_part = out.split("\r\nf OK")[0].split("e OK")[-1]
+t.ok('"Gone"' not in f_part, "plain LIST does not show it")
+t.like(tagged(out, "g"), "BAD", "RECURSIVEMATCH alone is BAD")
