@@ -143,8 +143,7 @@ int queue_finish(struct session *s, int *code)
 	return 1;
 }
 
-/* RFC 5321 4.4 trace header; the HELO name was checked to be printable
- * ASCII without spaces, so it cannot break the header */
+/* RFC 5321 4.4 trace header */
 int received_header(struct session *s, str *out)
 {
 	char date[FMT_DATE];
@@ -158,9 +157,21 @@ int received_header(struct session *s, str *out)
 	else with = s->utf8 ? "UTF8SMTP" : "ESMTP";
 	fmt_date822(date, time(0));
 	str_clear(out);
-	ok = str_appends(out, "Received: from ") &&
-	     str_append(out, s->heloname.s, s->heloname.len) &&
-	     str_appends(out, " ([") &&
+	ok = str_appends(out, "Received: from ");
+	{
+		size_t i;
+		/* a HELO name is the client's word: keep the characters of
+		 * domains and address literals, so that a ';' or '(' in it
+		 * cannot fake the header's later clauses */
+		for (i = 0; ok && i < s->heloname.len; i++) {
+			char c = s->heloname.s[i];
+			int keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			           (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+			           c == '_' || c == ':' || c == '[' || c == ']';
+			ok = str_appendc(out, keep ? c : '?');
+		}
+	}
+	ok = ok && str_appends(out, " ([") &&
 	     str_appends(out, s->remoteip.len ? s->remoteip.s : "unknown") &&
 	     str_appends(out, "])\r\n\tby ") &&
 	     str_append(out, s->me.s, s->me.len) &&
