@@ -112,3 +112,31 @@ t.is_(len(pt.names(md)), 2, "still alice's maildrop")
 os.symlink("/etc/passwd", os.path.join(md, "cur", "1700000003.evil:2,"))
 rc, out, err = pt.session(home, pt.login() + "STAT\r\nQUIT\r\n")
 t.is_(S(out)[-2], "+OK 2 44", "a symlink in cur/ is not a message")
+
+# random input, before and after login: no crash, no hang, no stray login
+import random  # noqa: E402
+rnd = random.Random(1939)
+words = [b"USER", b"PASS", b"AUTH", b"PLAIN", b"STAT", b"LIST", b"RETR", b"TOP", b"DELE", b"UIDL",
+         b"RSET", b"NOOP", b"CAPA", b"STLS", b"APOP", b"4294967297", b"0", b"1", b"=", b"*", b"\0", b"\r", b"\n", b" "]
+crashes = logins = 0
+for i in range(40):
+    parts = []
+    for _ in range(rnd.randint(1, 40)):
+        if rnd.random() < 0.7:
+            parts.append(rnd.choice(words))
+        else:
+            parts.append(bytes(rnd.getrandbits(8) for _ in range(rnd.randint(1, 30))))
+        if rnd.random() < 0.4:
+            parts.append(b"\r\n")
+    data = b"".join(parts)
+    pre = pt.login().encode() if i % 2 else b""
+    rc, out, err = pt.session(home, pre + data, timeout=20)
+    if rc != 0 or b"Sanitizer" in err or b"runtime error" in err:
+        crashes += 1
+        t.diag("input %r: rc %d %r" % (pre + data, rc, err[-300:]))
+    if not pre and b"auth ok" in err:
+        logins += 1
+t.is_(crashes, 0, "40 random sessions: exit 0, no sanitizer report")
+t.is_(logins, 0, "random input never logs in")
+t.ok("1700000001.A.host:2," in pt.names(md) and "1700000002.B.host:2," in pt.names(md),
+     "random input (never a QUIT) deleted nothing")
