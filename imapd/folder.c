@@ -381,7 +381,7 @@ static void idx_remember(struct folder *f)
 	str_free(&p);
 }
 
-int folder_save(struct folder *f)
+static int save_now(struct folder *f)
 {
 	int r = 1;
 	if (f->dirty) {
@@ -389,6 +389,40 @@ int folder_save(struct folder *f)
 		f->dirty = f->uidsnew = 0;
 		idx_remember(f);
 	}
+	return r;
+}
+
+/* Outside folder_sync, another session may have rewritten the index
+ * since we read it (new UIDs among other things): then ours is stale and
+ * must not replace it. What we would have saved (cached sizes, modseqs of
+ * our flag changes) is found again: the flags are in the file names. */
+int folder_save_locked(struct folder *f)
+{
+	str p = STR_ZERO;
+	struct stat st;
+	int cur;
+
+	if (!f->dirty) return 1;
+	cur = subpath(f, IDX_NAME, &p) && stat(p.s, &st) == 0 && mtime_ns(&st) == f->idxmt &&
+	      (unsigned long long)st.st_ino == f->idxino && (unsigned long long)st.st_size == f->idxsize;
+	str_free(&p);
+	if (!cur) {
+		f->dirty = f->uidsnew = 0;
+		f->idxmt = -1;      /* reload at the next sync */
+		return 1;
+	}
+	return save_now(f);
+}
+
+int folder_save(struct folder *f)
+{
+	int lk, r;
+
+	if (!f->dirty) return 1;
+	lk = folder_lock(f);
+	if (lk < 0) return 0;
+	r = folder_save_locked(f);
+	folder_unlock(lk);
 	return r;
 }
 
@@ -652,7 +686,8 @@ int folder_sync(struct sess *s, struct folder *f, int takenew, int report)
 	}
 	f->recent = recent;
 	if (changed) { f->dirty = 1; if (uidsnew) f->uidsnew = 1; }
-	folder_save(f);
+	/* under the lock, with the newest index loaded: ours is the truth now */
+	save_now(f);
 	idx_remember(f);
 	folder_unlock(lk);
 	return 1;

@@ -149,7 +149,8 @@ int mbox_path(struct sess *s, const str *imapname, str *path);
 int folder_open(struct sess *s, struct folder *f, const str *imapname, const char *path);
 int folder_sync(struct sess *s, struct folder *f, int takenew, int report);
 void folder_close(struct folder *f);
-int folder_save(struct folder *f);
+int folder_save(struct folder *f);          /* takes the lock */
+int folder_save_locked(struct folder *f);   /* the caller holds it */
 int msg_path(const struct folder *f, const struct msg *m, str *out);
 int msg_setflags(struct sess *s, struct folder *f, struct msg *m, uint32_t flags);
 int msg_stat(const struct folder *f, struct msg *m);

@@ -36,7 +36,7 @@ static void expunge(struct sess *s, const struct seqset *set, int silent)
 	if (gone) {
 		f->highestmodseq++;
 		f->dirty = 1;
-		folder_save(f);
+		folder_save_locked(f);
 	}
 	folder_unlock(lk);
 	str_free(&p);

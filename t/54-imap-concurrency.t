@@ -126,3 +126,47 @@ t.is_(len(uidsof(data)), N + 2, "UID FETCH 1:* (FLAGS) answers for all")
 a.logout()
 idx = open(os.path.join(md, "facteur-uidlist")).read().splitlines()
 t.is_(len(idx), N + 3, "index holds a line per message")
+
+# three sessions polling while 30 messages arrive: every session gives each
+# message the same UID, and no UID is given twice
+import threading
+seen = [dict() for _ in range(3)]
+stop = threading.Event()
+errors = []
+
+def poller(k):
+    try:
+        c = login()
+        c.select("INBOX")
+        while not stop.is_set():
+            c.noop()
+            typ, data = c.uid("FETCH", "1:*", "(UID BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+            for d in data:
+                if isinstance(d, tuple):
+                    m = re.search(rb"UID (\d+)", d[0])
+                    subj = re.search(rb"Subject: ([^\r\n]*)", d[1])
+                    if m and subj:
+                        u = int(m.group(1))
+                        if seen[k].get(u, subj.group(1)) != subj.group(1):
+                            errors.append((k, u, seen[k][u], subj.group(1)))
+                        seen[k][u] = subj.group(1)
+            time.sleep(0.05)
+        c.logout()
+    except Exception as e:
+        errors.append(repr(e))
+
+ths = [threading.Thread(target=poller, args=(k,)) for k in range(3)]
+for th in ths:
+    th.start()
+for i in range(30):
+    deliver(b"Subject: race %d\r\n\r\nx\r\n" % i)
+    time.sleep(0.02)
+time.sleep(1.5)
+stop.set()
+for th in ths:
+    th.join(30)
+t.is_(errors, [], "no session saw a UID change its message")
+races = [{u: s for u, s in d.items() if s.startswith(b"race")} for d in seen]
+t.ok(all(len(r) == 30 for r in races), "every session saw all 30: %r" % [len(r) for r in races])
+t.ok(races[0] == races[1] == races[2], "all sessions agree on the UIDs")
+t.is_(len(set(races[0].values())), 30, "no UID given twice")
