@@ -186,7 +186,13 @@ void put_bodystructure(struct sess *s, const struct mime_tree *t, int idx, int e
 	if (!type.len || !sub.len) {
 		str_copys(&type, "text"); str_copys(&sub, "plain");
 		str_clear(&params);
-		str_append(&params, "charset\0us-ascii\0", 17);
+	}
+	str_0(&type);
+	if (str_equals(&type, "text")) {
+		/* RFC 2045 5.2: text without a charset is US-ASCII; say so, as clients expect */
+		str cs = STR_ZERO;
+		if (!mime_param(&params, "charset", &cs)) str_append(&params, "charset\0us-ascii\0", 17);
+		str_free(&cs);
 	}
 	put(s, "(");
 	if (p->ismulti) {

@@ -255,3 +255,16 @@ t.ok('* LIST (\\NonExistent \\HasNoChildren \\Subscribed) "." "Gone"' in out, "a
 f_part = out.split("\r\nf OK")[0].split("e OK")[-1]
 t.ok('"Gone"' not in f_part, "plain LIST does not show it")
 t.like(tagged(out, "g"), "BAD", "RECURSIVEMATCH alone is BAD")
+
+# message/rfc822 inside multipart: BODYSTRUCTURE with the inner envelope, sections into it
+MSG3 = (b"Subject: outer\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nContent-Type: text/plain\r\n\r\nhi\r\n"
+        b"--x\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\nFrom: i@j.k\r\nContent-Type: multipart/alternative; boundary=y\r\n\r\n"
+        b"--y\r\nContent-Type: text/plain\r\n\r\nplain\r\n--y\r\nContent-Type: text/html\r\n\r\n<b>h</b>\r\n--y--\r\n--x--\r\n")
+md4 = mkmaildir()
+put(md4, "cur", "5.M.h:2,S", MSG3)
+rc, out, err = imap(md4, "a EXAMINE INBOX\r\nb FETCH 1 (BODYSTRUCTURE BODY[2.HEADER] BODY[2.1] BODY[2.2])\r\nz LOGOUT\r\n")
+t.ok('("message" "rfc822" NIL NIL NIL "7bit" 167 (NIL "inner" ((NIL NIL "i" "j.k"))' in out, "message/rfc822 BODYSTRUCTURE with the inner ENVELOPE")
+t.ok('"alternative" ("boundary" "y") NIL NIL NIL) 13 NIL NIL NIL NIL)' in out, "inner structure and line count")
+t.ok('("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 2 1' in out, "US-ASCII default charset")
+t.ok("BODY[2.HEADER] {" in out and "Subject: inner" in out, "BODY[2.HEADER] is the inner header")
+t.ok("BODY[2.1] {5}\r\nplain" in out and "BODY[2.2] {8}\r\n<b>h</b>" in out, "sections inside the inner message")
