@@ -131,6 +131,7 @@ int main(int argc, char **argv)
 		if (!qtrigger_poke(QTRIGGER_RETRY))
 			log_fatal(EX_UNAVAILABLE, "fatal: facteur-send is not running", (char *)0);
 		log_line("asked facteur-send to retry every queued recipient", (char *)0);
+		str_free(&dir);
 		return 0;
 	}
 	bufout_init(&o, 1, -1);

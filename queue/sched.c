@@ -90,6 +90,33 @@ int sched_init(struct sched *s)
 	return 1;
 }
 
+static void msg_free(struct msg *m);
+
+void sched_free(struct sched *s)
+{
+	size_t i;
+
+	while (s->msgs) {
+		struct msg *m = s->msgs;
+		s->msgs = m->next;
+		msg_free(m);
+	}
+	for (i = 0; i < s->njobs_max; i++) {
+		free(s->jobs[i].ri);
+		str_free(&s->jobs[i].output);
+		str_free(&s->jobs[i].domain);
+	}
+	free(s->jobs);
+	str_free(&s->me);
+	str_free(&s->doublebounceto);
+	str_free(&s->local);
+	str_free(&s->remote);
+	str_free(&s->queueprog);
+	if (s->fifo >= 0) close(s->fifo);
+	if (s->fifo_w >= 0) close(s->fifo_w);
+	memset(s, 0, sizeof *s);
+}
+
 /* the recipient's domain, lowercase, or "" when it has none */
 static int rcpt_domain(const str *addr, str *dom)
 {

@@ -67,6 +67,8 @@ struct sched {
 
 /* read control files and make queue dirs; 1 ok, 0 fatal (errno) */
 int sched_init(struct sched *s);
+/* release everything (at a clean stop) */
+void sched_free(struct sched *s);
 /* todo/ -> info/, and load info/ on the first call; 1 ok */
 void sched_scan(struct sched *s, unsigned long long now);
 /* remove orphans: mess/ without todo/ or info/, old tmp/ files */

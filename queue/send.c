@@ -126,5 +126,8 @@ int main(void)
 			if (pfd[i].revents) sched_readjob(&s, pjob[i]);
 	}
 	log_line("stopped", (char *)0);
+	sched_free(&s);
+	free(pfd);
+	free(pjob);
 	return 0;
 }

@@ -48,8 +48,8 @@ static char **queue_argv(str *words)
 {
 	const char *q = getenv("FACTEUR_QUEUE");
 	static char *argv[SENDMAIL_ARGS_MAX + 1];
+	static str prog;   /* argv[0] points into it until we exit */
 	size_t n = 0, i = 0;
-	str prog = STR_ZERO;
 
 	if (!q || !*q) q = "facteur-queue";
 	if (!str_copys(words, q) || !str_0(words)) nomem();
@@ -212,7 +212,9 @@ int main(int argc, char **argv)
 		if (errno != EINTR) log_fatalsys(EX_TEMPFAIL, "fatal: waitpid", (char *)0);
 	if (!WIFEXITED(st)) log_fatal(EX_TEMPFAIL, "fatal: facteur-queue crashed", (char *)0);
 	r = WEXITSTATUS(st);
-	if (r == 0 && ok) return EX_OK;
+	inject_free(&in);
+	str_free(&env);
+	if (r == 0 && ok) { str_free(&words); return EX_OK; }
 	if (r == 0) log_fatal(EX_TEMPFAIL, "fatal: unable to hand the message over", (char *)0);
 	{
 		char n[FMT_ULONG + 1];
