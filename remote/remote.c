@@ -177,5 +177,11 @@ int main(int argc, char **argv)
 		remote_decide_all(&r, 4, r.lasterr.len ? r.lasterr.s : "4.4.1 no host could be reached");
 	}
 	print_results(&r);
+	for (i = 0; i < r.nrcpt; i++) str_free(&r.rcpt[i].text);
+	free(r.rcpt);
+	str_free(&r.me);
+	str_free(&r.lasterr);
+	str_free(&why);
+	SSL_CTX_free(r.ctx);
 	return 0;
 }
