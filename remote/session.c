@@ -29,10 +29,23 @@ struct sess {
 	int tls;
 };
 
-/* "NAME said: CODE text" */
-static void said(struct sess *s, str *out)
+/* "ESC NAME said: CODE text": the enhanced status code first, so that
+ * facteur-send's bounces carry it (the peer's own when it gave one of the
+ * class we report, else cls.0.0, or def when given) */
+static void said(struct sess *s, str *out, int cls, const char *def)
 {
+	char esc[SMTPREPLY_ESC_MAX];
+
 	str_clear(out);
+	if (smtpreply_esc(&s->rep, esc) && esc[0] == '0' + cls) {
+		str_appends(out, esc);
+	} else if (def) {
+		str_appends(out, def);
+	} else {
+		str_appendc(out, (char)('0' + cls));
+		str_appends(out, ".0.0");
+	}
+	str_appendc(out, ' ');
 	str_append(out, s->name.s, s->name.len);
 	str_appends(out, " said: ");
 	smtpreply_oneline(&s->rep, out);
@@ -40,15 +53,7 @@ static void said(struct sess *s, str *out)
 
 static void set_lasterr_reply(struct sess *s)
 {
-	char esc[SMTPREPLY_ESC_MAX];
-	str t = STR_ZERO;
-
-	said(s, &t);
-	str_clear(&s->r->lasterr);
-	/* the text handed back starts with a 4.x.x code we can classify */
-	if (!smtpreply_esc(&s->rep, esc) || esc[0] != '4') str_appends(&s->r->lasterr, "4.4.0 ");
-	str_append(&s->r->lasterr, t.s, t.len);
-	str_free(&t);
+	said(s, &s->r->lasterr, 4, "4.4.0");
 }
 
 static void decide(struct rcpt *rc, int code, const str *text)
@@ -317,7 +322,7 @@ mailreply:
 	cls = smtpreply_class(&s->rep);
 	if (s->rep.code == 421 || cls == 3) { set_lasterr_reply(s); goto next; }
 	if (cls != 2) {
-		said(s, &t);
+		said(s, &t, cls, 0);
 		str_0(&t);
 		decide_undecided(s, cls, t.s);
 		/* replies to pipelined RCPTs are not worth waiting for */
@@ -335,7 +340,7 @@ mailreply:
 		cls = smtpreply_class(&s->rep);
 		if (s->rep.code == 421 || cls == 3) { set_lasterr_reply(s); goto next; }
 		if (cls == 2) { r->rcpt[i].accepted = 1; naccepted++; continue; }
-		said(s, &t);
+		said(s, &t, cls, 0);
 		decide(&r->rcpt[i], cls, &t);
 	}
 	if (!naccepted) goto done;
@@ -343,9 +348,9 @@ mailreply:
 	if (!send_flush(s, REMOTE_T_DATAINIT, "DATA") || !get_reply(s, REMOTE_T_DATAINIT, "DATA")) goto next;
 	if (s->rep.code == 421) { set_lasterr_reply(s); goto next; }
 	if (s->rep.code != 354) {
-		cls = smtpreply_class(&s->rep);
-		said(s, &t);
-		decide_accepted(s, cls == 5 ? 5 : 4, &t);
+		cls = smtpreply_class(&s->rep) == 5 ? 5 : 4;
+		said(s, &t, cls, 0);
+		decide_accepted(s, cls, &t);
 		goto done;
 	}
 	{
@@ -374,8 +379,9 @@ mailreply:
 		return SESSION_DONE;
 	}
 	cls = smtpreply_class(&s->rep);
-	said(s, &t);
-	decide_accepted(s, cls == 2 ? 2 : cls == 5 ? 5 : 4, &t);
+	cls = cls == 2 ? 2 : cls == 5 ? 5 : 4;
+	said(s, &t, cls, 0);
+	decide_accepted(s, cls, &t);
 done:
 	quit(s);
 	str_free(&t);

@@ -70,6 +70,8 @@ t.is_([l[0] for l in lines], ["x@example.net", "bad@example.net", "y@example.net
 t.is_([l[1] for l in lines], ["2", "5", "2"], "codes 2 5 2")
 t.ok(len(lines) == 3 and "550 5.1.1 no such user" in lines[1][2], "the peer's refusal is quoted")
 t.ok(len(lines) == 3 and "250 2.0.0 queued" in lines[0][2], "the peer's acceptance is quoted")
+t.ok(len(lines) == 3 and lines[1][2].startswith("5.1.1 [127.0.0.1]:%d said: 550" % p.port),
+     "TEXT starts with the peer's enhanced code, then who said what")
 t.is_(len(p.messages), 1, "one message transferred")
 if p.messages:
     mail, rcpts, body, _ = p.messages[0]
@@ -108,6 +110,10 @@ p = peer(rcpt=lambda a: {"t": b"450 4.2.1 try later\r\n", "p": b"550 5.7.1 go aw
 rc, lines, err, _ = remote(p.port, ["t@example.net", "p@example.net", "m@example.net", "ok@example.net"])
 p.stop()
 t.is_([l[1] for l in lines], ["4", "5", "4", "2"], "450 -> 4, 550 -> 5, 452 -> 4, 250 -> 2")
+p = peer(rcpt=lambda a: b"550 no such user\r\n")
+rc, lines, err, _ = remote(p.port, ["a@example.net"])
+p.stop()
+t.ok(lines and lines[0][2].startswith("5.0.0 "), "a reply without an enhanced code: 5.0.0 first")
 
 # 5. every RCPT refused: no DATA
 p = peer(rcpt=lambda a: b"550 5.1.1 nobody\r\n")

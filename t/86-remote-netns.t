@@ -143,6 +143,7 @@ got = ft.wait_for(bounce, timeout=20, step=0.2)
 t.is_(len(got or []), 1, "alice got a bounce for nobody@b.test")
 if got:
     t.ok(b"5.1.1" in got[0] and b"mx.b.test" in got[0], "the bounce quotes B's 5.1.1 and names B")
+    t.ok(b"Status: 5.1.1" in got[0], "the bounce's Status is B's enhanced code")
 
 # B down: the message waits, then goes when B is back
 smtpdB.stop()
