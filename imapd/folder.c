@@ -587,6 +587,36 @@ static void take_new(struct folder *f, struct mlist *l, int *changed)
 	str_free(&to);
 }
 
+/* UIDVALIDITY for a new index: the clock, but always above the last one
+ * given in this Maildir, so that a mailbox deleted and made again within
+ * the same second does not reuse it (RFC 9051 2.3.1.1) */
+static uint32_t new_uidvalidity(struct sess *s)
+{
+	str p = STR_ZERO;
+	char b[32];
+	unsigned long long last = 0;
+	uint32_t v = (uint32_t)time(0);
+	int fd;
+	ssize_t r;
+	size_t n;
+
+	if (!str_copy(&p, s->maildir.s, s->maildir.len) || !str_appends(&p, "facteur-uidvalidity") || !str_0(&p)) {
+		str_free(&p);
+		return v;
+	}
+	fd = open(p.s, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0) {
+		r = read(fd, b, sizeof b - 1);
+		close(fd);
+		if (r > 0) scan_ulong_max(b, (size_t)r, 0xffffffffULL, &last);
+	}
+	if (last >= v && last < 0xffffffffULL) v = (uint32_t)last + 1;
+	n = fmt_ulong(b, v);
+	fsx_replacefile(p.s, b, n, 0600);
+	str_free(&p);
+	return v;
+}
+
 static void put_fetchflags(struct sess *s, struct folder *f, size_t seq, const struct msg *m)
 {
 	put(s, "* "); putu(s, seq); put(s, " FETCH (FLAGS ");
@@ -624,7 +654,7 @@ int folder_sync(struct sess *s, struct folder *f, int takenew, int report)
 		kw_load(f);
 		if (!haveidx) {
 			ml_free(&l);
-			f->uidvalidity = (uint32_t)time(0);
+			f->uidvalidity = new_uidvalidity(s);
 			f->uidnext = 1;
 			f->highestmodseq = 1;
 			changed = uidsnew = 1;

@@ -268,3 +268,8 @@ t.ok('"alternative" ("boundary" "y") NIL NIL NIL) 13 NIL NIL NIL NIL)' in out, "
 t.ok('("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 2 1' in out, "US-ASCII default charset")
 t.ok("BODY[2.HEADER] {" in out and "Subject: inner" in out, "BODY[2.HEADER] is the inner header")
 t.ok("BODY[2.1] {5}\r\nplain" in out and "BODY[2.2] {8}\r\n<b>h</b>" in out, "sections inside the inner message")
+
+# a mailbox deleted and made again at once gets a new UIDVALIDITY
+rc, out, err = imap(md4, "a CREATE Again\r\nb STATUS Again (UIDVALIDITY)\r\nc DELETE Again\r\nd CREATE Again\r\ne STATUS Again (UIDVALIDITY)\r\nz LOGOUT\r\n")
+v = re.findall(r"UIDVALIDITY (\d+)", out)
+t.ok(len(v) == 2 and v[0] != v[1], "UIDVALIDITY differs after DELETE and CREATE: %r" % v)
