@@ -106,6 +106,7 @@ int conn_getline(struct conn *c, str *line, size_t max, int timeout_ms)
 {
 	long long deadline = now_ms() + timeout_ms;
 	int over = 0;
+	size_t seen = 0;
 
 	str_clear(line);
 	for (;;) {
@@ -115,6 +116,8 @@ int conn_getline(struct conn *c, str *line, size_t max, int timeout_ms)
 				if (!str_appendc(line, ch)) { c->err = ENOMEM; return -1; }
 			} else {
 				over = 1;
+				/* a line without end is a peer gone mad, not a reply */
+				if (++seen > CONN_LINE_HARD) { c->err = EPROTO; errno = EPROTO; return -1; }
 			}
 			if (ch == '\n') return over ? 2 : 1;
 		}

@@ -10,6 +10,7 @@
 #include "str.h"
 
 #define CONN_BUF 8192
+#define CONN_LINE_HARD (1024 * 1024)  /* bytes of one line read and dropped at most */
 
 struct conn {
 	int fd;

@@ -163,7 +163,7 @@ int main(int argc, char **argv)
 			remote_decide_all(&r, res, why.s);
 		}
 	}
-	for (i = 0; i < r.ntarget && remote_undecided(&r); i++) {
+	for (i = 0; i < r.ntarget && i < REMOTE_TRY_MAX && remote_undecided(&r); i++) {
 		int s = session_run(&r, &r.target[i], 1);
 		if (s == SESSION_PLAIN && remote_undecided(&r)) {
 			/* opportunistic TLS failed: the same host in plaintext,

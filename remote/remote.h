@@ -11,7 +11,8 @@
 #include "str.h"
 
 #define REMOTE_MX_MAX        16     /* MX hosts considered */
-#define REMOTE_TARGETS_MAX   32     /* addresses tried in one run */
+#define REMOTE_TARGETS_MAX   32     /* addresses collected in one run */
+#define REMOTE_TRY_MAX       10     /* addresses tried in one run */
 #define REMOTE_RCPT_MAX    1000     /* recipients in one run */
 #define REMOTE_PORT          25
 #define REMOTE_CONNECT_TIMEOUT 60   /* seconds; RFC 5321 names none */

@@ -81,7 +81,9 @@ static int get_reply(struct sess *s, int seconds, const char *stage)
 		}
 		if (g <= 0) {
 			str_clear(&s->r->lasterr);
-			str_appends(&s->r->lasterr, "4.4.2 connection lost waiting for ");
+			str_appends(&s->r->lasterr, g < 0 && s->c.err == EPROTO ?
+			            "4.5.0 a reply line without end, waiting for " :
+			            "4.4.2 connection lost waiting for ");
 			str_appends(&s->r->lasterr, stage);
 			str_appends(&s->r->lasterr, " from ");
 			str_append(&s->r->lasterr, s->name.s, s->name.len);
