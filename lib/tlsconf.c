@@ -5,10 +5,13 @@
  * client as facteur. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include <openssl/ssl.h>
 #include "control.h"
@@ -19,10 +22,20 @@ struct sni_entry {
 	SSL_CTX *ctx;
 };
 
+/* a certificate and key as read from disk, parsed later */
+struct pem_pair {
+	char *name;             /* the SNI name, or 0 for the default pair */
+	str cert, key;
+	str cert_path, key_path;
+};
+
 struct tlsconf_server {
 	SSL_CTX *def;
 	struct sni_entry *sni;
 	size_t nsni;
+	struct pem_pair *pem;   /* read by tlsconf_server_read, wiped once parsed */
+	size_t npem;
+	int prepared;
 };
 
 void tlsconf_error(str *out)
@@ -74,45 +87,130 @@ int tlsconf_server_available(void)
 	return errno == ENOENT || errno == ENOTDIR ? 0 : -1;
 }
 
-/* a context holding dir/cert.pem and dir/key.pem (dir 0: the default) */
-static SSL_CTX *server_ctx(const char *sub, str *err)
+/* whole file into out, bounded; 1 ok, 0 error (reason in err) */
+static int read_pem(const char *path, str *out, str *err)
 {
-	str cert = STR_ZERO, key = STR_ZERO;
-	SSL_CTX *ctx = 0;
+	char b[4096];
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 
-	if (!tls_path(&cert, sub, "cert.pem") || !tls_path(&key, sub, "key.pem")) {
-		str_appends(err, "out of memory");
-		goto out;
+	str_clear(out);
+	if (fd < 0) goto fail;
+	for (;;) {
+		ssize_t n = read(fd, b, sizeof b);
+		if (n < 0) { if (errno == EINTR) continue; goto fail_close; }
+		if (n == 0) break;
+		if (out->len + (size_t)n > TLSCONF_FILE_MAX) { errno = EFBIG; goto fail_close; }
+		if (!str_append(out, b, (size_t)n)) goto fail_close;
 	}
-	ctx = SSL_CTX_new(TLS_server_method());
+	close(fd);
+	explicit_bzero(b, sizeof b);
+	return 1;
+fail_close:
+	{ int e = errno; close(fd); errno = e; }
+fail:
+	explicit_bzero(b, sizeof b);
+	str_appends(err, "unable to read ");
+	str_appends(err, path);
+	str_appends(err, ": ");
+	str_appends(err, strerror(errno));
+	str_wipe(out);
+	return 0;
+}
+
+/* never ask a terminal for a passphrase: an encrypted key is an error */
+static int no_passphrase(char *buf, int size, int rw, void *u)
+{
+	(void)buf; (void)size; (void)rw; (void)u;
+	return -1;
+}
+
+static void load_error(str *err, const str *path)
+{
+	str_appends(err, "unable to load ");
+	str_append(err, path->s, path->len);
+	str_appends(err, ": ");
+	tlsconf_error(err);
+}
+
+/* a context holding one pair (the chain: leaf first, then intermediates) */
+static SSL_CTX *server_ctx(const struct pem_pair *p, str *err)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	BIO *cb = 0, *kb = 0;
+	X509 *x = 0;
+	EVP_PKEY *k = 0;
+	unsigned long e;
+
+	ERR_clear_error();
 	if (!ctx || !tlsconf_harden(ctx)) {
 		str_appends(err, "unable to set up TLS: ");
 		tlsconf_error(err);
 		goto fail;
 	}
-	if (SSL_CTX_use_certificate_chain_file(ctx, cert.s) != 1) {
-		str_appends(err, "unable to load ");
-		str_appends(err, cert.s);
-		str_appends(err, ": ");
-		tlsconf_error(err);
+	if (!p->cert.len || !p->key.len) {
+		str_appends(err, "empty file: ");
+		str_append(err, p->cert.len ? p->key_path.s : p->cert_path.s,
+		           p->cert.len ? p->key_path.len : p->cert_path.len);
 		goto fail;
 	}
-	if (SSL_CTX_use_PrivateKey_file(ctx, key.s, SSL_FILETYPE_PEM) != 1 ||
-	    SSL_CTX_check_private_key(ctx) != 1) {
-		str_appends(err, "unable to load ");
-		str_appends(err, key.s);
-		str_appends(err, ": ");
-		tlsconf_error(err);
+	cb = BIO_new_mem_buf(p->cert.s, (int)p->cert.len);
+	kb = BIO_new_mem_buf(p->key.s, (int)p->key.len);
+	if (!cb || !kb) { str_appends(err, "out of memory"); goto fail; }
+	x = PEM_read_bio_X509_AUX(cb, 0, no_passphrase, 0);
+	if (!x || SSL_CTX_use_certificate(ctx, x) != 1) { load_error(err, &p->cert_path); goto fail; }
+	X509_free(x);
+	x = 0;
+	for (;;) {
+		X509 *ca = PEM_read_bio_X509(cb, 0, no_passphrase, 0);
+		if (!ca) break;
+		if (SSL_CTX_add0_chain_cert(ctx, ca) != 1) {
+			X509_free(ca);
+			load_error(err, &p->cert_path);
+			goto fail;
+		}
+	}
+	/* the end of the chain shows as "no start line"; anything else is real */
+	e = ERR_peek_last_error();
+	if (e && !(ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE)) {
+		load_error(err, &p->cert_path);
 		goto fail;
 	}
-	goto out;
-fail:
-	SSL_CTX_free(ctx);
-	ctx = 0;
-out:
-	str_free(&cert);
-	str_free(&key);
+	ERR_clear_error();
+	k = PEM_read_bio_PrivateKey(kb, 0, no_passphrase, 0);
+	if (!k || SSL_CTX_use_PrivateKey(ctx, k) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+		load_error(err, &p->key_path);
+		goto fail;
+	}
+	EVP_PKEY_free(k);
+	BIO_free(cb);
+	BIO_free(kb);
 	return ctx;
+fail:
+	X509_free(x);
+	EVP_PKEY_free(k);
+	BIO_free(cb);
+	BIO_free(kb);
+	SSL_CTX_free(ctx);
+	return 0;
+}
+
+/* read dir/cert.pem and dir/key.pem (dir 0: the default) into a new pair */
+static int read_pair(struct tlsconf_server *s, const char *sub, str *err)
+{
+	struct pem_pair *grown, *p;
+
+	grown = realloc(s->pem, (s->npem + 1) * sizeof *s->pem);
+	if (!grown) { str_appends(err, "out of memory"); return 0; }
+	s->pem = grown;
+	p = &s->pem[s->npem];
+	memset(p, 0, sizeof *p);
+	s->npem++;
+	if (sub && !(p->name = strdup(sub))) { str_appends(err, "out of memory"); return 0; }
+	if (!tls_path(&p->cert_path, sub, "cert.pem") || !tls_path(&p->key_path, sub, "key.pem")) {
+		str_appends(err, "out of memory");
+		return 0;
+	}
+	return read_pem(p->cert_path.s, &p->cert, err) && read_pem(p->key_path.s, &p->key, err);
 }
 
 /* the names we accept as per-domain directories: lower-case LDH labels */
@@ -168,12 +266,13 @@ static int sni_cmp(const void *a, const void *b)
 	return strcmp(((const struct sni_entry *)a)->name, ((const struct sni_entry *)b)->name);
 }
 
-static int load_domains(struct tlsconf_server *s, str *err)
+static int read_domains(struct tlsconf_server *s, str *err)
 {
 	str dir = STR_ZERO, probe = STR_ZERO;
 	DIR *d;
 	struct dirent *e;
 	int ok = 1;
+	size_t n = 0;
 
 	if (!control_path(&dir, TLSCONF_DIR) || !str_0(&dir)) {
 		str_appends(err, "out of memory");
@@ -183,47 +282,97 @@ static int load_domains(struct tlsconf_server *s, str *err)
 	if (!d) { str_free(&dir); return 1; }
 	while (ok && (e = readdir(d))) {
 		struct stat st;
-		SSL_CTX *ctx;
-		struct sni_entry *grown;
 
 		if (e->d_name[0] == '.' || !domain_name_ok(e->d_name)) continue;
 		if (!tls_path(&probe, e->d_name, "cert.pem")) { ok = 0; str_appends(err, "out of memory"); break; }
 		if (stat(probe.s, &st) != 0 || !S_ISREG(st.st_mode)) continue;
-		if (s->nsni >= TLSCONF_SNI_MAX) {
+		if (++n > TLSCONF_SNI_MAX) {
 			str_appends(err, "too many per-domain certificates");
 			ok = 0;
 			break;
 		}
-		ctx = server_ctx(e->d_name, err);
-		if (!ctx) { ok = 0; break; }
-		grown = realloc(s->sni, (s->nsni + 1) * sizeof *s->sni);
-		if (!grown) { SSL_CTX_free(ctx); str_appends(err, "out of memory"); ok = 0; break; }
-		s->sni = grown;
-		s->sni[s->nsni].name = strdup(e->d_name);
-		if (!s->sni[s->nsni].name) { SSL_CTX_free(ctx); str_appends(err, "out of memory"); ok = 0; break; }
-		s->sni[s->nsni].ctx = ctx;
-		s->nsni++;
+		if (!read_pair(s, e->d_name, err)) ok = 0;
 	}
 	closedir(d);
 	str_free(&dir);
 	str_free(&probe);
-	if (ok && s->nsni > 1) qsort(s->sni, s->nsni, sizeof *s->sni, sni_cmp);
 	return ok;
 }
 
-struct tlsconf_server *tlsconf_server_load(str *err)
+static void wipe_pem(struct tlsconf_server *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->npem; i++) {
+		str_wipe(&s->pem[i].cert);
+		str_wipe(&s->pem[i].key);
+		str_free(&s->pem[i].cert_path);
+		str_free(&s->pem[i].key_path);
+		free(s->pem[i].name);
+	}
+	free(s->pem);
+	s->pem = 0;
+	s->npem = 0;
+}
+
+struct tlsconf_server *tlsconf_server_read(str *err)
 {
 	struct tlsconf_server *s = calloc(1, sizeof *s);
 
 	str_clear(err);
 	if (!s) { str_appends(err, "out of memory"); return 0; }
-	s->def = server_ctx(0, err);
-	if (!s->def || !load_domains(s, err)) {
+	if (!read_pair(s, 0, err) || !read_domains(s, err)) {
 		tlsconf_server_free(s);
 		return 0;
 	}
+	return s;
+}
+
+int tlsconf_server_prepare(struct tlsconf_server *s, str *err)
+{
+	size_t i;
+
+	str_clear(err);
+	if (s->prepared) return s->def != 0;
+	s->prepared = 1;
+	for (i = 0; i < s->npem; i++) {
+		struct pem_pair *p = &s->pem[i];
+		SSL_CTX *ctx = server_ctx(p, err);
+
+		if (!ctx) goto fail;
+		if (!p->name) {
+			s->def = ctx;
+			continue;
+		}
+		s->sni = s->sni ? s->sni : calloc(s->npem, sizeof *s->sni);
+		if (!s->sni) { SSL_CTX_free(ctx); str_appends(err, "out of memory"); goto fail; }
+		s->sni[s->nsni].name = p->name;
+		p->name = 0;
+		s->sni[s->nsni].ctx = ctx;
+		s->nsni++;
+	}
+	wipe_pem(s);
+	if (!s->def) { str_appends(err, "no default certificate"); return 0; }
+	if (s->nsni > 1) qsort(s->sni, s->nsni, sizeof *s->sni, sni_cmp);
 	SSL_CTX_set_tlsext_servername_callback(s->def, sni_callback);
 	SSL_CTX_set_tlsext_servername_arg(s->def, s);
+	return 1;
+fail:
+	wipe_pem(s);
+	SSL_CTX_free(s->def);
+	s->def = 0;
+	return 0;
+}
+
+struct tlsconf_server *tlsconf_server_load(str *err)
+{
+	struct tlsconf_server *s = tlsconf_server_read(err);
+
+	if (!s) return 0;
+	if (!tlsconf_server_prepare(s, err)) {
+		tlsconf_server_free(s);
+		return 0;
+	}
 	return s;
 }
 
@@ -244,6 +393,7 @@ void tlsconf_server_free(struct tlsconf_server *s)
 	size_t i;
 
 	if (!s) return;
+	wipe_pem(s);
 	for (i = 0; i < s->nsni; i++) {
 		SSL_CTX_free(s->sni[i].ctx);
 		free(s->sni[i].name);

@@ -25,6 +25,7 @@
 #define TLSCONF_SNI_MAX    256     /* per-domain certificates loaded at most */
 #define TLSCONF_NAME_MAX   253     /* longest DNS name accepted for SNI */
 #define TLSCONF_INFO_MAX   128     /* "PROTOCOL CIPHER" */
+#define TLSCONF_FILE_MAX   (1024 * 1024)  /* larger cert.pem/key.pem refused */
 
 /* The TLS 1.2 suites offered: forward secrecy and AEAD only. */
 #define TLSCONF_CIPHERS \
@@ -42,9 +43,17 @@ int tlsconf_server_available(void);
 /* Load the default certificate and key and every per-domain pair. Reads
  * the private keys: call only in the process that keeps them (the engine,
  * as root, after it has forked the protocol program). 0 on error, with a
- * one-line reason in err. */
+ * one-line reason in err. Same as tlsconf_server_read then _prepare. */
 struct tlsconf_server *tlsconf_server_load(str *err);
-/* the context to create a server SSL from (SNI switches it per domain) */
+/* Only read the files (cheap: no OpenSSL work), so that a process can
+ * read them while privileged and parse them later, after dropping
+ * privileges, and only if TLS is asked for. */
+struct tlsconf_server *tlsconf_server_read(str *err);
+/* Parse what tlsconf_server_read read into contexts, then wipe the PEM
+ * text. Idempotent. 1 ok, 0 error (reason in err). */
+int tlsconf_server_prepare(struct tlsconf_server *s, str *err);
+/* the context to create a server SSL from (SNI switches it per domain);
+ * 0 before a successful tlsconf_server_prepare */
 SSL_CTX *tlsconf_server_ctx(const struct tlsconf_server *s);
 /* the SNI name the client asked for and that we had a certificate for,
  * or 0 when the default certificate was used */

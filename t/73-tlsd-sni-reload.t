@@ -125,3 +125,29 @@ t.ok(failed, "mismatched per-domain key: no TLS rather than a wrong pair")
 time.sleep(0.2)
 with open(log, "rb") as fh:
     t.ok(b"unable to load" in fh.read(), "and the log says which file")
+
+# STARTTLS mode parses the certificates only when a client asks for TLS:
+# with a broken default pair, plaintext still works and STARTTLS fails
+bad = ft.make_instance(home=os.path.join(base, "bad"))
+badtls = os.path.join(bad, "control", "tls")
+shutil.copy(os.path.join(tlsdir, "other.example", "key.pem"), os.path.join(badtls, "key.pem"))
+log3 = os.path.join(base, "log3")
+srv3, port3 = ft.tcpserver([TLSD, ECHO], bad, env=ft.env_for(bad), log=log3)
+s = socket.create_connection(("127.0.0.1", port3), timeout=10)
+f = s.makefile("rb")
+f.readline()
+s.sendall(b"plain\r\n")
+t.is_(f.readline(), b"+OK echo: plain\r\n", "broken certificate: plaintext session unaffected")
+s.sendall(b"STARTTLS\r\n")
+t.is_(f.readline(), b"+OK begin TLS\r\n", "STARTTLS asked")
+failed = False
+try:
+    ctx.wrap_socket(s, server_hostname="mx.example.org")
+except (ssl.SSLError, OSError):
+    failed = True
+t.ok(failed, "then the handshake cannot happen and the connection ends")
+s.close()
+time.sleep(0.3)
+with open(log3, "rb") as fh:
+    l3 = fh.read()
+t.ok(b"unable to load the certificate" in l3 and b"key.pem" in l3, "engine logs which file is wrong")

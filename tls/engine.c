@@ -42,7 +42,7 @@ int tlsd_looks_like_tls(const char *b, size_t n)
 
 void tlsd_init(struct tlsd *t, int net_in, int net_out, int to_prog,
                int from_prog, int ctl, int implicit,
-               const struct tlsconf_server *conf, const char *remote)
+               struct tlsconf_server *conf, const char *remote)
 {
 	memset(t, 0, sizeof *t);
 	t->net_in = net_in;
@@ -105,6 +105,16 @@ static void close_to_prog(struct tlsd *t)
 
 static int start_handshake(struct tlsd *t, long long now)
 {
+	str err = STR_ZERO;
+
+	/* parsed only now: a session that stays in plaintext never pays for
+	 * OpenSSL's contexts */
+	if (!tlsconf_server_prepare(t->conf, &err)) {
+		if (str_0(&err)) say(t, "fatal: unable to load the certificate", err.s);
+		str_free(&err);
+		return 0;
+	}
+	str_free(&err);
 	t->ssl = SSL_new(tlsconf_server_ctx(t->conf));
 	t->rbio = BIO_new(BIO_s_mem());
 	t->wbio = BIO_new(BIO_s_mem());

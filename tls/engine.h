@@ -44,7 +44,7 @@ struct tlsd {
 	int ctl;                      /* our end of the control socketpair, or -1 */
 	int implicit;                 /* -t: handshake first */
 	const char *remote;           /* client address for logs, or "unknown" */
-	const struct tlsconf_server *conf;
+	struct tlsconf_server *conf;  /* read; parsed at the first handshake */
 
 	int handshake_ms, idle_ms, write_ms, go_ms, hold_ms;
 
@@ -77,7 +77,7 @@ struct tlsd {
 /* fill in defaults; the descriptors are the caller's */
 void tlsd_init(struct tlsd *t, int net_in, int net_out, int to_prog,
                int from_prog, int ctl, int implicit,
-               const struct tlsconf_server *conf, const char *remote);
+               struct tlsconf_server *conf, const char *remote);
 /* relay until the session ends; returns an enum tlsd_end. Leaves every
  * descriptor open except to_prog (closed when the client is done), so
  * the caller closes them and waits for the program. */

@@ -193,16 +193,22 @@ int main(int argc, char **argv)
 	ours[3] = -1;
 	signal(SIGPIPE, SIG_IGN);
 
-	conf = tlsconf_server_load(&err);
+	/* read as root; parsed as facteur-tls, right away with -t, else at
+	 * the first STARTTLS (plaintext sessions skip OpenSSL's setup) */
+	conf = tlsconf_server_read(&err);
 	if (!conf) {
-		if (!str_0(&err)) fatal_after_fork(pid, EX_CONFIG, ours, "unable to load the certificate", 0);
+		if (!str_0(&err)) fatal_after_fork(pid, EX_CONFIG, ours, "unable to read the certificate", 0);
 		fatal_after_fork(pid, EX_CONFIG, ours, err.s, 0);
 	}
-	str_free(&err);
 	if (!priv_drop(PRIV_TLSUSER))
 		fatal_after_fork(pid, EX_CONFIG, ours, "unable to switch to user " PRIV_TLSUSER, strerror(errno));
 	/* the keys are in our memory: no core dumps, no ptrace by our uid */
 	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	if (implicit && !tlsconf_server_prepare(conf, &err)) {
+		if (!str_0(&err)) fatal_after_fork(pid, EX_CONFIG, ours, "unable to load the certificate", 0);
+		fatal_after_fork(pid, EX_CONFIG, ours, err.s, 0);
+	}
+	str_free(&err);
 
 	t = malloc(sizeof *t);
 	if (!t) fatal_after_fork(pid, EX_OSERR, ours, "out of memory", 0);
