@@ -11,3 +11,13 @@ TESTPROGS += t/bin/unit-remote
 t/bin/unit-remote: remote/unit-remote.o remote/msg.o $(LIBFACTEUR)
 	@mkdir -p t/bin
 	$(LINK) $^
+
+# The libFuzzer target (not built by `make`; t/87 builds its own copy):
+# clang -fsanitize=fuzzer over the parsers that read network bytes.
+FUZZ_REMOTE_SRC := remote/fuzz-remote.c remote/msg.c lib/smtpreply.c lib/dns.c \
+	lib/str.c lib/fmt.c lib/control.c lib/scan.c
+
+t/bin/fuzz-remote: $(FUZZ_REMOTE_SRC)
+	@mkdir -p t/bin
+	clang -g -O1 -std=c11 -D_GNU_SOURCE -Ilib -DFACTEUR_HOME_DEFAULT='"/nonexistent"' \
+	  -fsanitize=fuzzer,address,undefined -o $@ $(FUZZ_REMOTE_SRC)
