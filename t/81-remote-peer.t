@@ -11,6 +11,15 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 import ft
 
+# as root facteur-remote drops to facteur; before facteur-setup has made
+# that user (a fresh machine), to nobody
+if os.geteuid() == 0:
+    import pwd
+    try:
+        pwd.getpwnam("facteur")
+    except KeyError:
+        os.environ["FACTEUR_USER"] = "nobody"
+
 spec = importlib.util.spec_from_file_location("remotepeer", os.path.join(os.path.dirname(__file__), "data", "remote-peer.py"))
 rp = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(rp)
