@@ -111,6 +111,27 @@ lt = logtext()
 t.ok("line: INJECTED" not in lt, "the program never read an injected line")
 t.ok("line: AFTER\\x0d" in lt or "line: AFTER\n" in lt, "and did read the line sent through TLS")
 
+# the race: the program is slow to write its 'Y' after its ready reply, so
+# the client's ClientHello reaches the engine while it is still relaying
+# plaintext; the engine must keep it for the handshake, not pass it on
+s, f = plain_connect()
+rl(f)
+s.sendall(b"SLOWTLS\r\n")
+t.is_(rl(f), "+OK begin TLS\r\n", "slow STARTTLS answered")
+t0 = time.time()
+try:
+    ts = ctx.wrap_socket(s, server_hostname="mx.example.org")
+    tf = ts.makefile("rb")
+    ts.sendall(b"RACE\r\n")
+    t.is_(rl(tf), "+OK echo: RACE\r\n", "ClientHello that raced the 'Y' still made the handshake")
+    t.ok(time.time() - t0 < 5, "without waiting for a timeout (%.1f s)" % (time.time() - t0))
+    ts.sendall(b"QUIT\r\n")
+    rl(tf)
+    ts.close()
+except (ssl.SSLError, OSError) as e:
+    t.ok(False, "handshake after a slow 'Y': %r" % e)
+    t.ok(False, "(no timing)")
+
 # a plaintext line that starts like a TLS record, with no STARTTLS: held
 # briefly in case it is a ClientHello racing the program's 'Y', then relayed
 s, f = plain_connect()

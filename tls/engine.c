@@ -496,8 +496,10 @@ int tlsd_run(struct tlsd *t)
 		if (t->phase == TLSD_HANDSHAKE || t->phase == TLSD_WAITGO)
 			deadline = min_ll(deadline, t->deadline);
 		if (out_pending(t) && !t->net_dead) deadline = min_ll(deadline, t->last_write + t->write_ms);
-		if (t->hold) deadline = min_ll(deadline, t->hold_until);
-		if (np == 0 && !t->hold && deadline > now) {
+		/* a hold expires only while still in plaintext: after a 'Y' the
+		 * held bytes are the ClientHello */
+		if (t->hold && t->phase == TLSD_PLAIN) deadline = min_ll(deadline, t->hold_until);
+		if (np == 0 && !(t->hold && t->phase == TLSD_PLAIN) && deadline > now) {
 			/* nothing to wait for yet not finished: cannot happen, but
 			 * never spin */
 			say(t, "fatal: relay stalled", 0);
@@ -513,7 +515,7 @@ int tlsd_run(struct tlsd *t)
 		}
 		now = now_ms();
 		if (r == 0) {
-			if (t->hold && now >= t->hold_until) {
+			if (t->hold && t->phase == TLSD_PLAIN && now >= t->hold_until) {
 				t->hold = 0;     /* not a STARTTLS after all: relay it as is */
 				continue;
 			}

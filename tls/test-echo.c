@@ -3,6 +3,7 @@
  * Trusts nothing it reads; drops to facteur when started as root, like
  * every protocol program. Lines (CRLF or LF):
  *   STARTTLS   "+OK begin TLS", then the STARTTLS steps
+ *   SLOWTLS    the same, with half a second between the reply and the 'Y'
  *   INFO       "+OK PROTOCOL CIPHER" of the TLS session
  *   WHOAMI     "+OK uid=U pid=P"
  *   OPEN PATH  "+OK readable" when PATH opens for reading, else "-ERR errno"
@@ -28,6 +29,7 @@
 #define ECHO_LINE_MAX 1000
 #define ECHO_BIG_MAX  (16 * 1024 * 1024)
 #define ECHO_TIMEOUT_MS 60000
+#define ECHO_SLOW_US    500000
 
 static int starts(const str *l, const char *w)
 {
@@ -59,10 +61,13 @@ int main(int argc, char **argv)
 		while (line.len && (line.s[line.len - 1] == '\n' || line.s[line.len - 1] == '\r')) line.len--;
 		if (!str_0(&line)) { rc = EX_TEMPFAIL; break; }
 		log_line("line: ", line.s, (char *)0);
-		if (str_equals(&line, "STARTTLS")) {
+		if (str_equals(&line, "STARTTLS") || str_equals(&line, "SLOWTLS")) {
 			if (!tlsctl_available()) { bufout_puts(&out, "-ERR no TLS\r\n"); continue; }
 			bufout_puts(&out, "+OK begin TLS\r\n");
 			if (!bufout_flush(&out)) { rc = EX_TEMPFAIL; break; }
+			/* SLOWTLS: the client's ClientHello reaches the engine
+			 * before our 'Y' does (the race the engine must win) */
+			if (line.s[0] == 'S' && line.s[1] == 'L') usleep(ECHO_SLOW_US);
 			if (!tlsctl_starttls(&in, &info)) log_fatal(EX_PROTOCOL, "fatal: STARTTLS failed", (char *)0);
 			log_line("tls: ", info.s ? info.s : "", (char *)0);
 		} else if (str_equals(&line, "INFO")) {
