@@ -256,7 +256,7 @@ int qtodo_read(const char *id, struct qinfo *q, unsigned long long queued)
 	return r;
 }
 
-int qinfo_write(const char *id, const struct qinfo *q)
+int qinfo_write(const char *id, const struct qinfo *q, int syncdir)
 {
 	str tmp = STR_ZERO, dst = STR_ZERO, c = STR_ZERO;
 	int ok = 0;
@@ -265,7 +265,7 @@ int qinfo_write(const char *id, const struct qinfo *q)
 	    qinfo_format(q, &c)) {
 		unlink(tmp.s);
 		ok = fsx_writefile(tmp.s, c.s, c.len, 0600) && rename(tmp.s, dst.s) == 0 &&
-		     fsx_syncdir(QDIR_INFO);
+		     (!syncdir || fsx_syncdir(QDIR_INFO));
 		if (!ok) { int e = errno; unlink(tmp.s); errno = e; }
 	}
 	str_free(&tmp);

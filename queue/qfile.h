@@ -81,8 +81,9 @@ int qinfo_format(const struct qinfo *q, str *out);
 /* read info/ID (or todo/ID when todo is 1); 1 ok, 0 missing, -1 error */
 int qinfo_read(const char *id, struct qinfo *q);
 int qtodo_read(const char *id, struct qinfo *q, unsigned long long queued);
-/* write info/ID atomically: tmp/ID.info, fsync, rename, fsync info/ */
-int qinfo_write(const char *id, const struct qinfo *q);
+/* write info/ID atomically: tmp/ID.info, fsync, rename, and fsync info/
+ * when syncdir is 1 (0: the caller syncs once for a batch) */
+int qinfo_write(const char *id, const struct qinfo *q, int syncdir);
 
 /* keep a reason printable and bounded before it is stored or quoted */
 void qreason_clean(str *r);

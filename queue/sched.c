@@ -170,9 +170,10 @@ static void msg_link(struct sched *s, struct msg *m)
 	s->nmsgs++;
 }
 
-/* todo/ID -> info/ID; no delivery starts before todo/ID is gone, so a
- * crash in between only means doing this again */
-static struct msg *convert(struct sched *s, const char *id)
+/* todo/ID -> info/ID, first half: read the envelope and write info/ID
+ * (not yet synced). No delivery starts before todo/ID is gone (second
+ * half, in sched_scan), so a crash in between only means doing it again. */
+static struct msg *prepare(struct sched *s, const char *id)
 {
 	str p = STR_ZERO;
 	struct stat st;
@@ -180,35 +181,79 @@ static struct msg *convert(struct sched *s, const char *id)
 	int r;
 
 	if (!qpath(&p, QDIR_TODO, id, 0)) return 0;
-	if (lstat(p.s, &st) != 0) { str_free(&p); return 0; }
-	if (!(m = msg_new(id))) { str_free(&p); return 0; }
+	r = lstat(p.s, &st);
+	str_free(&p);
+	if (r != 0) return 0;
+	if (!(m = msg_new(id))) return 0;
 	r = qtodo_read(id, &m->q, (unsigned long long)st.st_mtime);
 	if (r <= 0) {
+		/* a malformed envelope is not retried every few seconds; it is
+		 * left for the admin, and logged at each periodic scan */
 		if (r < 0) log_line("warning: unable to read envelope todo/", id, errno == EINVAL ? ": malformed" : "", (char *)0);
-		goto fail;
+		msg_free(m);
+		return 0;
 	}
-	if (!qinfo_write(id, &m->q)) {
+	if (!qinfo_write(id, &m->q, 0)) {
 		log_line("warning: unable to write info/", id, ": ", strerror(errno), ", will try again", (char *)0);
-		goto fail;
+		s->scan_failed = 1;
+		msg_free(m);
+		return 0;
 	}
-	if (unlink(p.s) != 0) {
-		log_line("warning: unable to remove todo/", id, ": ", strerror(errno), (char *)0);
-		goto fail;
+	return m;
+}
+
+static int loaded_in(struct msg *list, struct msg *stop, const char *id)
+{
+	for (; list && list != stop; list = list->next)
+		if (strcmp(list->id.s, id) == 0) return 1;
+	return 0;
+}
+
+/* todo/ -> info/ for up to SEND_SCAN_BATCH messages, with one fsync of
+ * each directory for the whole batch */
+static void take_todo(struct sched *s)
+{
+	struct msg *batch = 0, *m, *next;
+	DIR *d = opendir(QDIR_TODO);
+	struct dirent *e;
+	str p = STR_ZERO;
+	size_t n = 0;
+
+	if (!d) { log_line("warning: unable to read todo/: ", strerror(errno), (char *)0); return; }
+	while ((e = readdir(d)) != 0) {
+		if (!qid_ok(e->d_name)) continue;
+		if (n >= SEND_SCAN_BATCH) { s->want_scan = 1; break; }
+		if ((m = prepare(s, e->d_name)) != 0) { m->next = batch; batch = m; n++; }
 	}
+	closedir(d);
+	if (!batch) return;
+	if (!fsx_syncdir(QDIR_INFO)) {
+		log_line("warning: unable to sync info/: ", strerror(errno), ", will try again", (char *)0);
+		s->scan_failed = 1;
+		for (m = batch; m; m = next) { next = m->next; msg_free(m); }
+		return;
+	}
+	for (m = batch; m; m = next) {
+		next = m->next;
+		if (!qpath(&p, QDIR_TODO, m->id.s, 0) || unlink(p.s) != 0) {
+			log_line("warning: unable to remove todo/", m->id.s, ": ", strerror(errno), (char *)0);
+			s->scan_failed = 1;
+			msg_free(m);
+			continue;
+		}
+		classify(s, m);
+		{
+			char nr[FMT_ULONG + 1];
+			u2s(nr, m->q.nr);
+			log_line("new msg ", m->id.s, " from <", m->q.sender.s, "> rcpts ", nr, (char *)0);
+		}
+		msg_link(s, m);
+	}
+	str_free(&p);
+	/* lost on a power failure, a todo/ entry would come back and its
+	 * recipients be delivered again: sync before any delivery starts */
 	if (!fsx_syncdir(QDIR_TODO))
 		log_line("warning: unable to sync todo/: ", strerror(errno), (char *)0);
-	classify(s, m);
-	{
-		char n[FMT_ULONG + 1];
-		u2s(n, m->q.nr);
-		log_line("new msg ", id, " from <", m->q.sender.s, "> rcpts ", n, (char *)0);
-	}
-	str_free(&p);
-	return m;
-fail:
-	str_free(&p);
-	msg_free(m);
-	return 0;
 }
 
 static int exists(const char *dir, const char *id)
@@ -222,13 +267,6 @@ static int exists(const char *dir, const char *id)
 	return r;
 }
 
-static int loaded_in(struct msg *list, struct msg *stop, const char *id)
-{
-	for (; list && list != stop; list = list->next)
-		if (strcmp(list->id.s, id) == 0) return 1;
-	return 0;
-}
-
 void sched_scan(struct sched *s, unsigned long long now)
 {
 	DIR *d;
@@ -240,14 +278,7 @@ void sched_scan(struct sched *s, unsigned long long now)
 	s->scan_failed = 0;
 	s->last_scan = now ? now : 1;
 	s->have_remote = qprog_find("facteur-remote", "FACTEUR_REMOTE", &s->remote);
-	d = opendir(QDIR_TODO);
-	if (!d) { log_line("warning: unable to read todo/: ", strerror(errno), (char *)0); return; }
-	while ((e = readdir(d)) != 0) {
-		if (!qid_ok(e->d_name)) continue;
-		if ((m = convert(s, e->d_name)) != 0) msg_link(s, m);
-		else s->scan_failed = 1;
-	}
-	closedir(d);
+	take_todo(s);
 	if (!first) return;
 	d = opendir(QDIR_INFO);
 	if (!d) { log_line("warning: unable to read info/: ", strerror(errno), (char *)0); return; }
@@ -336,9 +367,10 @@ static void msg_finish(struct sched *s, struct msg *m)
 		return;
 	}
 	if (qpath(&p, QDIR_INFO, m->id.s, 0)) {
+		/* no fsync: undone by a power failure, this only means the
+		 * message is delivered again, never lost */
 		if (unlink(p.s) != 0 && errno != ENOENT)
 			log_line("warning: unable to remove ", p.s, ": ", strerror(errno), (char *)0);
-		fsx_syncdir(QDIR_INFO);
 	}
 	log_line("end msg ", m->id.s, (char *)0);
 	str_free(&p);
@@ -371,7 +403,7 @@ static int settle(struct sched *s, struct msg *m, unsigned long long now)
 		return 0;
 	}
 	if (m->dirty) {
-		if (qinfo_write(m->id.s, &m->q)) m->dirty = 0;
+		if (qinfo_write(m->id.s, &m->q, 1)) m->dirty = 0;
 		else {
 			log_line("warning: unable to write info/", m->id.s, ": ", strerror(errno), (char *)0);
 			if (m->hold < now + 1) m->hold = now + 1;
@@ -494,7 +526,7 @@ static void job_done(struct sched *s, struct job *j, unsigned long long now)
 	s->njobs--;
 	m->inflight--;
 	if (m->inflight == 0) settle(s, m, now);
-	else if (qinfo_write(m->id.s, &m->q)) m->dirty = 0;
+	else if (qinfo_write(m->id.s, &m->q, 1)) m->dirty = 0;
 	else log_line("warning: unable to write info/", m->id.s, ": ", strerror(errno), (char *)0);
 }
 

@@ -58,6 +58,8 @@ if len(starts) == 3:
     t.ok(g1 >= 0.8 and g2 >= 1.8 and g2 > g1, "backoff grows: %.2f s then %.2f s" % (g1, g2))
 else:
     t.ok(False, "backoff grows")
+# the box fills before facteur-send has reaped the program and logged
+q.wait(lambda: "to <flaky@example.org> try 3" in q.read(log).decode(), 5)
 sl = q.read(log).decode()
 t.ok(re.search(r"delivery \S+ to <flaky@example.org> try 1: deferral: 4.3.0 flaky failure 1", sl),
      "deferral logged with id, recipient, result, reason")
