@@ -115,8 +115,6 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (argc < 4) log_fatal(EX_USAGE, usage, (char *)0);
 	if (!priv_drop(PRIV_USER)) log_fatalsys(EX_TEMPFAIL, "fatal: unable to drop privileges", (char *)0);
-	if ((size_t)(argc - 3) > REMOTE_RCPT_MAX)
-		log_fatal(EX_USAGE, "fatal: too many recipients in one run", (char *)0);
 
 	memset(&r, 0, sizeof r);
 	r.domain = argv[1];
@@ -125,7 +123,14 @@ int main(int argc, char **argv)
 	r.nrcpt = (size_t)(argc - 3);
 	r.rcpt = calloc(r.nrcpt, sizeof *r.rcpt);
 	if (!r.rcpt) log_fatalsys(EX_TEMPFAIL, "fatal: out of memory", (char *)0);
-	for (i = 0; i < r.nrcpt; i++) r.rcpt[i].addr = argv[3 + i];
+	for (i = 0; i < r.nrcpt; i++) {
+		r.rcpt[i].addr = argv[3 + i];
+		/* the rest wait for another run: every run makes progress */
+		if (i >= REMOTE_RCPT_MAX) {
+			r.rcpt[i].code = 4;
+			str_copys(&r.rcpt[i].text, "4.5.3 too many recipients in one run");
+		}
+	}
 
 	if (fstat(0, &st) != 0 || !S_ISREG(st.st_mode))
 		log_fatal(EX_USAGE, "fatal: the message on fd 0 must be a regular file", (char *)0);

@@ -253,6 +253,15 @@ t.ok(lines and lines[0][1] == "4" and "unable to connect" in lines[0][2], "conne
 rc, lines, err, _ = remote(0, ["a@example.net"], route="example.net 127.0.0.1:99999\n")
 t.ok(lines and lines[0][1] == "4" and "smtproutes" in lines[0][2], "bad port in smtproutes: temporary")
 
-# 18. usage
+# 18. more recipients than one run takes
+p = peer()
+many = ["r%d@example.net" % i for i in range(1003)]
+rc, lines, err, _ = remote(p.port, many)
+p.stop()
+t.ok(rc == 0 and len(lines) == 1003 and all(l[1] == "2" for l in lines[:1000]) and
+     all(l[1] == "4" and l[2].startswith("4.5.3") for l in lines[1000:]),
+     "1003 recipients: 1000 delivered, 3 wait for the next run")
+
+# 19. usage
 rc, out, err = ft.run("facteur-remote", ["example.net"], home=home)
 t.is_(rc, 64, "usage error: 64")
