@@ -415,3 +415,33 @@ int seqset_has(const struct seqset *set, uint32_t v)
 void seqset_free(struct seqset *set) { free(set->r); set->r = 0; set->n = set->cap = 0; }
 
 const char *c_tag(struct sess *s) { return s->c.havetag ? s->c.tag : "*"; }
+
+static int set_add(struct seqset *set, uint32_t v)
+{
+	if (set->n && set->r[set->n - 1].hi + (uint64_t)1 == v) { set->r[set->n - 1].hi = v; return 1; }
+	if (set->n + 1 > set->cap) {
+		size_t nc = set->cap ? set->cap * 2 : 8;
+		struct range *nr = realloc(set->r, nc * sizeof *nr);
+		if (!nr) return 0;
+		set->r = nr;
+		set->cap = nc;
+	}
+	set->r[set->n].lo = set->r[set->n].hi = v;
+	set->n++;
+	return 1;
+}
+
+int seqset_saved(struct sess *s, struct seqset *set, int uid)
+{
+	size_t i, j = 0;
+
+	set->n = 0;
+	set->searchres = 1;
+	for (i = 0; i < s->nsaved; i++) {
+		if (uid) { if (!set_add(set, s->saved[i])) return 0; continue; }
+		/* both lists ascend by UID: one walk maps UIDs to sequence numbers */
+		while (j < s->f.n && s->f.m[j].uid < s->saved[i]) j++;
+		if (j < s->f.n && s->f.m[j].uid == s->saved[i] && !set_add(set, (uint32_t)(j + 1))) return 0;
+	}
+	return 1;
+}

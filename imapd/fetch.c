@@ -140,9 +140,13 @@ int arg_seqset(struct sess *s, int uid, struct seqset *set)
 	uint32_t max;
 	size_t i;
 
-	if (t->type != T_ATOM || !seqset_parse(t->p, t->n, set) || set->searchres) {
+	if (t->type != T_ATOM || !seqset_parse(t->p, t->n, set)) {
 		bad(s, "invalid sequence set");
 		return 0;
+	}
+	if (set->searchres) {
+		if (!seqset_saved(s, set, uid)) { reply(s, "NO", "[SERVERBUG] out of memory"); return 0; }
+		return 1;
 	}
 	max = uid ? (s->f.n ? s->f.m[s->f.n - 1].uid : 0) : (uint32_t)s->f.n;
 	/* "*" in a UID set of an empty mailbox matches nothing */

@@ -102,6 +102,8 @@ struct sess {
 	int readonly;
 	str scratch, scratch2;
 	unsigned long long appendmax;
+	uint32_t *saved;    /* SEARCHRES (RFC 5182): UIDs of the last SEARCH RETURN (SAVE) */
+	size_t nsaved;
 };
 enum { S_NOTAUTH, S_AUTH, S_SELECTED, S_LOGOUT };
 
@@ -137,6 +139,8 @@ int seqset_parse(const char *p, size_t n, struct seqset *set);
 void seqset_resolve(struct seqset *set, uint32_t max);
 int seqset_has(const struct seqset *set, uint32_t v);
 void seqset_free(struct seqset *set);
+/* "$": the saved search result as UIDs (uid) or sequence numbers; 1 ok */
+int seqset_saved(struct sess *s, struct seqset *set, int uid);
 
 /* preauth.c */
 int preauth_command(struct sess *s, const char *cmd);

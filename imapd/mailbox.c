@@ -112,6 +112,9 @@ static int isdir(const char *p)
 
 static void do_unselect(struct sess *s, int closed_code)
 {
+	free(s->saved);
+	s->saved = 0;
+	s->nsaved = 0;
 	if (s->state != S_SELECTED) return;
 	folder_save(&s->f);
 	folder_close(&s->f);

@@ -222,7 +222,8 @@ static int parse_key(struct search *x, int depth)
 		uint32_t max = s->f.n ? s->f.m[s->f.n - 1].uid : 0;
 		if ((id = newnode(x, K_UIDSET)) < 0) return -1;
 		a = tok_next(s);
-		if (a->type != T_ATOM || !seqset_parse(a->p, a->n, &x->n[id].set) || x->n[id].set.searchres) return -1;
+		if (a->type != T_ATOM || !seqset_parse(a->p, a->n, &x->n[id].set)) return -1;
+		if (x->n[id].set.searchres) return seqset_saved(s, &x->n[id].set, 1) ? id : -1;
 		seqset_resolve(&x->n[id].set, max);
 		return id;
 	}
@@ -238,7 +239,12 @@ static int parse_key(struct search *x, int depth)
 	}
 	/* a sequence set */
 	if ((id = newnode(x, K_SET)) < 0) return -1;
-	if (!seqset_parse(t->p, t->n, &x->n[id].set) || x->n[id].set.searchres) return -1;
+	if (!seqset_parse(t->p, t->n, &x->n[id].set)) return -1;
+	if (x->n[id].set.searchres) {
+		/* "$": the saved result, which is kept as UIDs */
+		x->n[id].op = K_UIDSET;
+		return seqset_saved(s, &x->n[id].set, 1) ? id : -1;
+	}
 	seqset_resolve(&x->n[id].set, (uint32_t)s->f.n);
 	return id;
 }
@@ -344,7 +350,7 @@ int search_command(struct sess *s, int uid)
 	struct search x;
 	struct node nodes[SEARCH_NODES_MAX > 0 ? 1 : 1];
 	struct folder *f = &s->f;
-	int root = -1, prev = -1, esearch = 0, rmin = 0, rmax = 0, rcount = 0, rall = 0;
+	int root = -1, prev = -1, esearch = 0, rmin = 0, rmax = 0, rcount = 0, rall = 0, rsave = 0;
 	uint32_t *hits = 0;
 	size_t nh = 0, i;
 	unsigned long long maxmod = 0;
@@ -366,10 +372,11 @@ int search_command(struct sess *s, int uid)
 			else if (tok_is(t, "MAX")) rmax = 1;
 			else if (tok_is(t, "COUNT")) rcount = 1;
 			else if (tok_is(t, "ALL")) rall = 1;
+			else if (tok_is(t, "SAVE")) rsave = 1;
 			else { bad(s, "unknown RETURN option"); goto out; }
 		}
 		if (t->type != T_RP) { bad(s, "bad RETURN options"); goto out; }
-		if (!rmin && !rmax && !rcount && !rall) rall = 1;
+		if (!rmin && !rmax && !rcount && !rall && !rsave) rall = 1;
 	}
 	if (tok_atom(s, "CHARSET")) {
 		str cs = STR_ZERO;
@@ -408,7 +415,17 @@ int search_command(struct sess *s, int uid)
 			if (c.m->modseq > maxmod) maxmod = c.m->modseq;
 		}
 	}
-	if (esearch) {
+	if (rsave) {
+		uint32_t *sv = malloc((nh ? nh : 1) * sizeof *sv);
+		if (!sv) { reply(s, "NO", "[SERVERBUG] out of memory"); goto out; }
+		for (i = 0; i < nh; i++) sv[i] = uid ? hits[i] : f->m[hits[i] - 1].uid;
+		free(s->saved);
+		s->saved = sv;
+		s->nsaved = nh;
+	}
+	/* RFC 5182: SAVE alone returns no ESEARCH */
+	if (esearch && rsave && !rmin && !rmax && !rcount && !rall) {
+	} else if (esearch) {
 		put(s, "* ESEARCH (TAG "); putq(s, s->c.tag, strlen(s->c.tag)); put(s, ")");
 		if (uid) put(s, " UID");
 		if (nh && rmin) { put(s, " MIN "); putu(s, hits[0]); }

@@ -273,3 +273,16 @@ t.ok("BODY[2.1] {5}\r\nplain" in out and "BODY[2.2] {8}\r\n<b>h</b>" in out, "se
 rc, out, err = imap(md4, "a CREATE Again\r\nb STATUS Again (UIDVALIDITY)\r\nc DELETE Again\r\nd CREATE Again\r\ne STATUS Again (UIDVALIDITY)\r\nz LOGOUT\r\n")
 v = re.findall(r"UIDVALIDITY (\d+)", out)
 t.ok(len(v) == 2 and v[0] != v[1], "UIDVALIDITY differs after DELETE and CREATE: %r" % v)
+
+# SEARCHRES (RFC 5182, part of IMAP4rev2): SAVE and $
+md5 = mkmaildir()
+for i in range(5):
+    put(md5, "cur", "%d.M.h:2,%s" % (10 + i, "S" if i % 2 else ""), b"Subject: s%d\r\n\r\nx\r\n" % i)
+rc, out, err = imap(md5, "a SELECT INBOX\r\nb SEARCH RETURN (SAVE) UNSEEN\r\nc FETCH $ (UID)\r\nd UID SEARCH UID $\r\n"
+    "e SEARCH RETURN (SAVE COUNT) SEEN\r\nf STORE $ +FLAGS (\\Flagged)\r\ng SEARCH FLAGGED\r\nh SEARCH $\r\nz LOGOUT\r\n")
+b_part = out.split("\r\nb OK")[0].split("a OK")[-1]
+t.ok("ESEARCH" not in b_part and "* SEARCH" not in b_part, "SAVE alone answers nothing")
+t.ok("* 1 FETCH (UID 1)" in out and "* 3 FETCH (UID 3)" in out and "* 5 FETCH (UID 5)" in out and "* 2 FETCH (UID 2)" not in out, "FETCH $")
+t.ok("* SEARCH 1 3 5\r\nd OK" in out, "UID SEARCH UID $")
+t.ok('* ESEARCH (TAG "e") COUNT 2' in out, "SAVE with COUNT")
+t.ok("* SEARCH 2 4\r\ng OK" in out and "* SEARCH 2 4\r\nh OK" in out, "STORE $ and SEARCH $ use the new result")
