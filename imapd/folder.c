@@ -817,7 +817,7 @@ void put_flags(struct sess *s, const struct folder *f, uint32_t flags)
 		if (flags & (1u << i)) { if (!first) put(s, " "); put(s, names[i]); first = 0; }
 	for (i = 0; i < IMAP_KEYWORDS && (size_t)i < f->nkw; i++)
 		if (flags & F_KW(i)) { if (!first) put(s, " "); put(s, f->kw[i]); first = 0; }
-	if (flags & F_RECENT) { if (!first) put(s, " "); put(s, "\\Recent"); }
+	if ((flags & F_RECENT) && !s->rev2) { if (!first) put(s, " "); put(s, "\\Recent"); }
 	put(s, ")");
 }
 

@@ -378,6 +378,8 @@ int search_command(struct sess *s, int uid)
 		if (t->type != T_RP) { bad(s, "bad RETURN options"); goto out; }
 		if (!rmin && !rmax && !rcount && !rall && !rsave) rall = 1;
 	}
+	/* IMAP4rev2 has no "* SEARCH": every answer is an ESEARCH */
+	if (s->rev2 && !esearch) { esearch = 1; rall = 1; }
 	if (tok_atom(s, "CHARSET")) {
 		str cs = STR_ZERO;
 		if (!tok_astring(s, &cs)) { bad(s, "charset expected"); goto out; }

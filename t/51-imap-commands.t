@@ -286,3 +286,10 @@ t.ok("* 1 FETCH (UID 1)" in out and "* 3 FETCH (UID 3)" in out and "* 5 FETCH (U
 t.ok("* SEARCH 1 3 5\r\nd OK" in out, "UID SEARCH UID $")
 t.ok('* ESEARCH (TAG "e") COUNT 2' in out, "SAVE with COUNT")
 t.ok("* SEARCH 2 4\r\ng OK" in out and "* SEARCH 2 4\r\nh OK" in out, "STORE $ and SEARCH $ use the new result")
+
+# ENABLE IMAP4rev2: ESEARCH replaces SEARCH, no \Recent, no RECENT
+put(md5, "new", "99.M.h", b"Subject: fresh\r\n\r\nx\r\n")
+rc, out, err = imap(md5, "a ENABLE IMAP4rev2\r\nb SELECT INBOX\r\nc SEARCH SUBJECT fresh\r\nd FETCH 6 FLAGS\r\nz LOGOUT\r\n")
+t.ok("* ENABLED IMAP4rev2" in out and "RECENT" not in out, "IMAP4rev2: no RECENT")
+t.ok('* ESEARCH (TAG "c") ALL 6' in out, "IMAP4rev2: SEARCH answers ESEARCH")
+t.ok("* 6 FETCH (FLAGS ())" in out, "IMAP4rev2: no \\Recent flag")
