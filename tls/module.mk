@@ -10,3 +10,9 @@ bin/facteur-tlsd: tls/tlsd.o tls/engine.o $(LIBFACTEUR)
 t/bin/tls-echo: tls/test-echo.o $(LIBFACTEUR)
 	@mkdir -p t/bin
 	$(LINK) $^
+
+TESTPROGS += t/bin/unit-tlsconf
+
+t/bin/unit-tlsconf: tls/unit-tlsconf.o $(LIBFACTEUR)
+	@mkdir -p t/bin
+	$(LINK) $^ $(LIBS_SSL)
