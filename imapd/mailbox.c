@@ -713,15 +713,41 @@ static int64_t parse_datetime(const char *p, size_t n)
 	return t;
 }
 
+#define APPEND_MULTI_MAX 1000   /* messages in one MULTIAPPEND (RFC 3502) */
+
+struct appmsg { uint32_t flags; int64_t idate; const struct tok *lit; };
+
+/* undo a MULTIAPPEND that failed half-way: it is all or nothing */
+static void append_rollback(const char *dir, const str *bases)
+{
+	str d = STR_ZERO, p = STR_ZERO;
+	DIR *dd;
+	struct dirent *de;
+	size_t j;
+
+	str_copys(&d, dir); str_appends(&d, "cur/"); str_0(&d);
+	dd = opendir(d.s);
+	if (dd) {
+		while ((de = readdir(dd)))
+			for (j = 0; j < bases->len; j += strlen(bases->s + j) + 1) {
+				size_t bl = strlen(bases->s + j);
+				if (strncmp(de->d_name, bases->s + j, bl) == 0 && de->d_name[bl] == ':') {
+					str_copy(&p, d.s, d.len); str_appends(&p, de->d_name); str_0(&p);
+					unlink(p.s);
+				}
+			}
+		closedir(dd);
+	}
+	str_free(&d); str_free(&p);
+}
+
 static void cmd_append(struct sess *s)
 {
-	str name = STR_ZERO, path = STR_ZERO, base = STR_ZERO;
+	str name = STR_ZERO, path = STR_ZERO, base = STR_ZERO, bases = STR_ZERO, uids = STR_ZERO;
 	struct folder tf, *f = &tf;
-	uint32_t flags = 0;
-	int64_t idate = -1;
+	struct appmsg *am = 0;
+	size_t nam = 0, i, j;
 	struct tok *t;
-	size_t i;
-	uint32_t uid = 0;
 
 	memset(&tf, 0, sizeof tf);
 	if (!arg_mailbox(s, &name, &path)) goto out;
@@ -730,38 +756,72 @@ static void cmd_append(struct sess *s)
 	else if (!folder_open(s, &tf, &name, path.s) || !folder_sync(s, &tf, 0, 0)) {
 		reply(s, "NO", "[UNAVAILABLE] unable to open mailbox"); goto out;
 	}
-	if (tok_peek(s)->type == T_LP) {
-		tok_next(s);
-		while ((t = tok_next(s))->type == T_ATOM)
-			if (!parse_flag(s, f, t->p, t->n, &flags, 1)) { bad(s, "bad flag"); goto out; }
-		if (t->type != T_RP) { bad(s, "bad flag list"); goto out; }
+	am = calloc(APPEND_MULTI_MAX, sizeof *am);
+	if (!am) { reply(s, "NO", "[SERVERBUG] out of memory"); goto out; }
+	while (!tok_end(s)) {
+		struct appmsg *a;
+		int utf8 = 0;
+		if (nam >= APPEND_MULTI_MAX) { bad(s, "too many messages in one APPEND"); goto out; }
+		a = &am[nam];
+		a->idate = -1;
+		if (tok_peek(s)->type == T_LP) {
+			tok_next(s);
+			while ((t = tok_next(s))->type == T_ATOM)
+				if (!parse_flag(s, f, t->p, t->n, &a->flags, 1)) { bad(s, "bad flag"); goto out; }
+			if (t->type != T_RP) { bad(s, "bad flag list"); goto out; }
+		}
+		t = tok_peek(s);
+		if (t->type == T_STRING && !t->lit) {
+			a->idate = parse_datetime(t->p, t->n);
+			if (a->idate < 0) { bad(s, "bad date-time"); goto out; }
+			tok_next(s);
+		}
+		/* RFC 6855: UTF8 (~{n}...) */
+		if (tok_is(tok_peek(s), "UTF8")) {
+			tok_next(s);
+			if (tok_next(s)->type != T_LP) { bad(s, "UTF8 needs a parenthesised literal8"); goto out; }
+			utf8 = 1;
+		}
+		t = tok_next(s);
+		if (t->type != T_STRING || !t->lit) { bad(s, "message literal expected"); goto out; }
+		if (utf8 && tok_next(s)->type != T_RP) { bad(s, "UTF8 needs a parenthesised literal8"); goto out; }
+		if (t->n > s->appendmax) { reply(s, "NO", "[TOOBIG] message too large"); goto out; }
+		if (!t->lit8 && memchr(t->p, 0, t->n)) { reply(s, "NO", "NUL in message; use literal8"); goto out; }
+		a->lit = t;
+		nam++;
 	}
-	t = tok_peek(s);
-	if (t->type == T_STRING && !t->lit) {
-		idate = parse_datetime(t->p, t->n);
-		if (idate < 0) { bad(s, "bad date-time"); goto out; }
-		tok_next(s);
-	}
-	t = tok_next(s);
-	if (t->type != T_STRING || !t->lit) { bad(s, "message literal expected"); goto out; }
-	if (!tok_end(s)) { bad(s, "MULTIAPPEND not supported"); goto out; }
-	if (t->n > s->appendmax) { reply(s, "NO", "[TOOBIG] message too large"); goto out; }
-	if (!t->lit8 && memchr(t->p, 0, t->n)) { reply(s, "NO", "NUL in message; use literal8"); goto out; }
-	if (!folder_deliver(s, f->path.s, t->p, t->n, flags & ~F_RECENT, idate, &base)) {
-		log_line("APPEND failed: ", strerror(errno), (char *)0);
-		reply(s, "NO", errno == ENOSPC || errno == EDQUOT ? "[OVERQUOTA] disk full" : "[SERVERBUG] unable to store message");
-		goto out;
+	if (!nam) { bad(s, "message literal expected"); goto out; }
+	for (i = 0; i < nam; i++) {
+		if (!folder_deliver(s, f->path.s, am[i].lit->p, am[i].lit->n, am[i].flags & ~F_RECENT, am[i].idate, &base)) {
+			int e = errno;
+			log_line("APPEND failed: ", strerror(e), (char *)0);
+			append_rollback(f->path.s, &bases);
+			reply(s, "NO", e == ENOSPC || e == EDQUOT ? "[OVERQUOTA] disk full" : "[SERVERBUG] unable to store message");
+			goto out;
+		}
+		str_append(&bases, base.s, base.len);
+		str_appendc(&bases, 0);
 	}
 	if (f == &s->f) folder_sync(s, f, !s->readonly, 1);
 	else folder_sync(s, f, 0, 0);
-	for (i = f->n; i-- > 0; )
-		if (f->m[i].namelen == base.len && memcmp(f->names.s + f->m[i].name, base.s, base.len) == 0) { uid = f->m[i].uid; break; }
+	for (j = 0; j < bases.len; j += strlen(bases.s + j) + 1) {
+		const char *b = bases.s + j;
+		size_t bl = strlen(b);
+		for (i = f->n; i-- > 0; )
+			if (f->m[i].namelen == bl && memcmp(f->names.s + f->m[i].name, b, bl) == 0) {
+				if (uids.len) str_appendc(&uids, ',');
+				str_appendu(&uids, f->m[i].uid);
+				break;
+			}
+	}
 	if (f != &s->f) sess_sync(s, 1);
-	put(s, c_tag(s)); put(s, " OK [APPENDUID "); putu(s, f->uidvalidity); put(s, " "); putu(s, uid);
+	put(s, c_tag(s)); put(s, " OK [APPENDUID "); putu(s, f->uidvalidity); put(s, " ");
+	putn(s, uids.s ? uids.s : "0", uids.len ? uids.len : 1);
 	put(s, "] APPEND completed\r\n");
 out:
+	free(am);
 	if (f == &tf) folder_close(&tf);
-	str_free(&name); str_free(&path); str_free(&base);
+	str_free(&name); str_free(&path); str_free(&base); str_free(&bases); str_free(&uids);
 }
 
 static void cmd_enable(struct sess *s)

@@ -34,6 +34,7 @@ void capability_list(struct sess *s)
 	}
 	put(s, " IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN LIST-EXTENDED"
 	       " LIST-STATUS SPECIAL-USE CONDSTORE ESEARCH SEARCHRES STATUS=SIZE BINARY"
+	       " MULTIAPPEND"
 	       " UTF8=ACCEPT APPENDLIMIT=");
 	putu(s, s->appendmax);
 }

@@ -293,3 +293,15 @@ rc, out, err = imap(md5, "a ENABLE IMAP4rev2\r\nb SELECT INBOX\r\nc SEARCH SUBJE
 t.ok("* ENABLED IMAP4rev2" in out and "RECENT" not in out, "IMAP4rev2: no RECENT")
 t.ok('* ESEARCH (TAG "c") ALL 6' in out, "IMAP4rev2: SEARCH answers ESEARCH")
 t.ok("* 6 FETCH (FLAGS ())" in out, "IMAP4rev2: no \\Recent flag")
+
+# MULTIAPPEND (RFC 3502) and UTF8 (literal8) APPEND
+m1, m2 = b"Subject: m1\r\n\r\none\r\n", b"Subject: m2\r\n\r\ntwo\r\n"
+script = (b"a APPEND Drafts (\\Draft) {%d+}\r\n%s (\\Seen) {%d+}\r\n%s\r\n" % (len(m1), m1, len(m2), m2) +
+          b"b STATUS Drafts (MESSAGES)\r\nc APPEND Drafts {3+}\r\nabc {99999999999+}\r\n")
+rc, out, err = imap(md5, script)
+t.ok(re.search(r"^a OK \[APPENDUID \d+ 1,2\]", out, re.M), "MULTIAPPEND with both UIDs")
+t.ok('* STATUS "Drafts" (MESSAGES 2)' in out, "both stored")
+t.ok("* BYE" in out, "a second literal too large ends the session")
+m3 = b"Subject: \xc3\xa9t\xc3\xa9\r\n\r\nx\r\n"
+rc, out, err = imap(md5, b"a ENABLE UTF8=ACCEPT\r\nb APPEND Drafts UTF8 (~{%d+}\r\n%s)\r\nc STATUS Drafts (MESSAGES)\r\nz LOGOUT\r\n" % (len(m3), m3))
+t.ok(re.search(r"^b OK \[APPENDUID \d+ 3\]", out, re.M), "APPEND UTF8 (literal8)")
