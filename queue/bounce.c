@@ -90,8 +90,9 @@ static int add_text(str *o, const char *s, size_t n)
 }
 
 int bounce_format(str *o, const char *me, const char *id, const char *to,
-                  const struct qinfo *q, int msgfd, unsigned long long now)
+                  const struct qinfo *q, int msgfd, unsigned long long now, int delayed)
 {
+	char want = delayed ? RS_PENDING : RS_FAILED;
 	char date[FMT_DATE], arr[FMT_DATE];
 	str bnd = STR_ZERO, mid = STR_ZERO, hdr = STR_ZERO, st = STR_ZERO;
 	size_t i;
@@ -104,7 +105,7 @@ int bounce_format(str *o, const char *me, const char *id, const char *to,
 	headers_of(msgfd, &hdr);
 	str_clear(o);
 	ok = ok && put(o, "From: Mail Delivery System <MAILER-DAEMON@") && put(o, me) &&
-	     put(o, ">\nTo: ") && put(o, *to ? to : "postmaster") && put(o, "\nSubject: failure notice\nDate: ") &&
+	     put(o, ">\nTo: ") && put(o, *to ? to : "postmaster") && put(o, delayed ? "\nSubject: delivery delayed (no action needed yet)\nDate: " : "\nSubject: failure notice\nDate: ") &&
 	     put(o, date) && put(o, "\nMessage-ID: <") && put(o, mid.s) && put(o, "@") && put(o, me) &&
 	     put(o, ">\nAuto-Submitted: auto-replied\nMIME-Version: 1.0\n"
 	            "Content-Type: multipart/report; report-type=delivery-status;\n"
@@ -112,11 +113,13 @@ int bounce_format(str *o, const char *me, const char *id, const char *to,
 	     put(o, "\"\n\nThis is a MIME-encapsulated message.\n\n--") && put(o, bnd.s) &&
 	     put(o, "\nContent-Type: text/plain; charset=us-ascii\n\n"
 	            "This is the mail system at ") && put(o, me) &&
-	     put(o, ".\n\nYour message could not be delivered to the following addresses.\n"
-	            "This is a permanent error; I gave up.\n\n");
+	     put(o, delayed ? ".\n\nYour message has not been delivered yet to the following addresses.\n"
+	                      "I am still trying; this is only a warning, do not send it again.\n\n"
+	                    : ".\n\nYour message could not be delivered to the following addresses.\n"
+	                      "This is a permanent error; I gave up.\n\n");
 	for (i = 0; ok && i < q->nr; i++) {
 		const struct qrcpt *r = &q->r[i];
-		if (r->state != RS_FAILED) continue;
+		if (r->state != want) continue;
 		ok = put(o, "<") && add_text(o, r->addr.s, r->addr.len) && put(o, ">:\n    ") &&
 		     add_text(o, r->reason.s, r->reason.len) && put(o, "\n\n");
 	}
@@ -126,11 +129,11 @@ int bounce_format(str *o, const char *me, const char *id, const char *to,
 	     put(o, "\nArrival-Date: ") && put(o, arr) && put(o, "\n");
 	for (i = 0; ok && i < q->nr; i++) {
 		const struct qrcpt *r = &q->r[i];
-		if (r->state != RS_FAILED) continue;
-		status_of(&r->reason, &st, "5.0.0");
+		if (r->state != want) continue;
+		status_of(&r->reason, &st, delayed ? "4.0.0" : "5.0.0");
 		ok = str_0(&st) &&
 		     put(o, "\nFinal-Recipient: rfc822; ") && add_text(o, r->addr.s, r->addr.len) &&
-		     put(o, "\nAction: failed\nStatus: ") && put(o, st.s) &&
+		     put(o, delayed ? "\nAction: delayed\nStatus: " : "\nAction: failed\nStatus: ") && put(o, st.s) &&
 		     put(o, r->remote ? "\nDiagnostic-Code: smtp; " : "\nDiagnostic-Code: x-local; ") &&
 		     add_text(o, r->reason.s, r->reason.len) &&
 		     put(o, "\nLast-Attempt-Date: ") && put(o, date) && put(o, "\n");
@@ -215,7 +218,7 @@ int bounce_send(struct sched *s, struct msg *m, unsigned long long now)
 	}
 	if (qpath(&p, QDIR_MESS, m->id.s, 0)) fd = open(p.s, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	str_free(&p);
-	if (!bounce_format(&o, s->me.s, m->id.s, to, &m->q, fd, now)) {
+	if (!bounce_format(&o, s->me.s, m->id.s, to, &m->q, fd, now, 0)) {
 		if (fd >= 0) close(fd);
 		str_free(&o);
 		log_line("warning: bounce ", m->id.s, ": out of memory", (char *)0);
@@ -235,5 +238,32 @@ int bounce_send(struct sched *s, struct msg *m, unsigned long long now)
 		return 1;
 	}
 	log_line("warning: bounce ", m->id.s, ": facteur-queue failed (exit ", n, "), will try again", (char *)0);
+	return 0;
+}
+
+int bounce_warn(struct sched *s, struct msg *m, unsigned long long now)
+{
+	str o = STR_ZERO, p = STR_ZERO;
+	int fd = -1, code;
+
+	/* no warnings about bounces: nobody would read them */
+	if (m->q.sender.len == 0) return 1;
+	str_0(&m->q.sender);
+	if (qpath(&p, QDIR_MESS, m->id.s, 0)) fd = open(p.s, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	str_free(&p);
+	if (!bounce_format(&o, s->me.s, m->id.s, m->q.sender.s, &m->q, fd, now, 1)) {
+		if (fd >= 0) close(fd);
+		str_free(&o);
+		return 0;
+	}
+	if (fd >= 0) close(fd);
+	code = inject(s, &o, m->q.sender.s);
+	str_free(&o);
+	if (code == 0) {
+		log_line("delay warning ", m->id.s, ": sent to <", m->q.sender.s, ">", (char *)0);
+		return 1;
+	}
+	if (code > 0 && qqexit_permanent(code)) return 1;
+	log_line("warning: delay warning ", m->id.s, ": facteur-queue failed, will try again", (char *)0);
 	return 0;
 }

@@ -146,6 +146,7 @@ int qinfo_parse(struct qinfo *q, const char *s, size_t n)
 	f = field(s, n, &p, &len);
 	if (!f || len < 1 || f[0] != 'S' || !qaddr_ok(f + 1, len - 1)) goto bad;
 	if (!str_copy(&q->sender, f + 1, len - 1)) goto nomem;
+	if (p + 1 < n && s[p] == 'W' && s[p + 1] == 0) { q->warned = 1; p += 2; }
 	while (p < n) {
 		struct qrcpt *r;
 		char st;
@@ -189,6 +190,7 @@ int qinfo_format(const struct qinfo *q, str *out)
 	    !str_appendu(out, q->queued) || !str_appendc(out, 0) ||
 	    !str_appendc(out, 'S') || !str_append(out, q->sender.s, q->sender.len) ||
 	    !str_appendc(out, 0)) return 0;
+	if (q->warned && !str_append(out, "W", 2)) return 0;
 	for (i = 0; i < q->nr; i++) {
 		const struct qrcpt *r = &q->r[i];
 		if (!str_appendc(out, 'R') || !str_appendc(out, r->state) ||

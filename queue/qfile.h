@@ -63,6 +63,7 @@ struct qrcpt {
 struct qinfo {
 	str sender;
 	unsigned long long queued;  /* arrival time */
+	int warned;                 /* a delay warning was sent */
 	struct qrcpt *r;
 	size_t nr;
 };
@@ -73,8 +74,8 @@ void qinfo_free(struct qinfo *q);
 int qinfo_from_envelope(struct qinfo *q, const char *s, size_t n,
                         unsigned long long queued);
 /* the info/ID file format, NUL-separated fields:
- *   "V1" "Q<queued>" "S<sender>" then per recipient
- *   "R<state> <tries> <next> <address>" "E<reason>"
+ *   "V1" "Q<queued>" "S<sender>" ["W" once a delay warning was sent]
+ *   then per recipient "R<state> <tries> <next> <address>" "E<reason>"
  * 1 ok, 0 malformed (errno EINVAL) or no memory */
 int qinfo_parse(struct qinfo *q, const char *s, size_t n);
 int qinfo_format(const struct qinfo *q, str *out);

@@ -56,6 +56,7 @@ static void show(bufout *o, const char *id, const struct qinfo *q, int todo, uns
 	bufout_puts(o, " queued ");
 	bufout_puts(o, d);
 	bufout_puts(o, todo ? " (new)" : "");
+	bufout_puts(o, q->warned ? " (delay warning sent)" : "");
 	bufout_puts(o, "\n  from <");
 	put_escaped(o, q->sender.s, q->sender.len);
 	bufout_puts(o, ">\n");

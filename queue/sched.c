@@ -53,6 +53,7 @@ int sched_init(struct sched *s)
 	ctl("control/queuelifetime", &s->lifetime, SEND_LIFETIME_DEFAULT, 0, 10ULL * 365 * 86400);
 	ctl("control/retrybase", &s->retrybase, SEND_RETRYBASE_DEFAULT, 1, 86400);
 	ctl("control/retrymax", &s->retrymax, SEND_RETRYMAX_DEFAULT, 1, 7 * 86400);
+	ctl("control/delaywarning", &s->delaywarning, SEND_DELAYWARN_DEFAULT, 0, 10ULL * 365 * 86400);
 	if (control_readline("control/me", &s->me) <= 0 && !str_copys(&s->me, "localhost")) return 0;
 	if (!str_0(&s->me)) return 0;
 	if (control_readline("control/doublebounceto", &s->doublebounceto) <= 0) {
@@ -751,6 +752,20 @@ long sched_run(struct sched *s, unsigned long long now)
 			}
 			if (work && now >= m->hold && !settle(s, m, now)) continue;
 			if (m->hold > now && m->hold < due) due = m->hold;
+		}
+		if (s->delaywarning && !m->q.warned && !s->stopping) {
+			unsigned long long at = m->q.queued + s->delaywarning;
+			if (at <= now && now >= m->hold) {
+				int open = 0;
+				for (i = 0; i < m->q.nr; i++)
+					if (m->q.r[i].state == RS_PENDING) open = 1;
+				if (open && !bounce_warn(s, m, now)) m->hold = now + s->retrybase;
+				else if (open) {
+					m->q.warned = 1;
+					if (qinfo_write(m->id.s, &m->q, 1)) m->dirty = 0;
+					else m->dirty = 1;
+				}
+			} else if (at < due) due = at;
 		}
 		for (i = 0; i < m->q.nr; i++) {
 			struct qrcpt *r = &m->q.r[i];

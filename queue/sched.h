@@ -17,6 +17,7 @@
 #define SEND_LIFETIME_DEFAULT    432000  /* control/queuelifetime: 5 days */
 #define SEND_RETRYBASE_DEFAULT   300     /* control/retrybase: first retry */
 #define SEND_RETRYMAX_DEFAULT    14400   /* control/retrymax: longest wait */
+#define SEND_DELAYWARN_DEFAULT   14400   /* control/delaywarning; 0 turns it off */
 #define SEND_JOB_TIMEOUT         (3600 * 4) /* a delivery that runs longer is killed */
 #define SEND_OUTPUT_MAX          65536   /* bytes kept of a delivery's stdout */
 #define SEND_RESCAN_S            60      /* look at todo/ even without a poke */
@@ -54,6 +55,7 @@ struct sched {
 	size_t njobs_max;
 	size_t njobs;           /* running */
 	unsigned long long conc, concdomain, lifetime, retrybase, retrymax;
+	unsigned long long delaywarning;   /* seconds after arrival; 0: off */
 	str me;                 /* control/me */
 	str doublebounceto;     /* postmaster@first local domain, or control/doublebounceto */
 	str local, remote, queueprog;  /* program paths */
@@ -92,6 +94,9 @@ int bounce_send(struct sched *s, struct msg *m, unsigned long long now);
 int bounce_is_doublebounce(const struct sched *s, const char *addr, size_t n);
 /* the message for a bounce: everything built here, testable on its own */
 int bounce_format(str *out, const char *me, const char *id, const char *to,
-                  const struct qinfo *q, int msgfd, unsigned long long now);
+                  const struct qinfo *q, int msgfd, unsigned long long now, int delayed);
+/* a delay warning (RFC 3464, Action: delayed) for the pending recipients;
+ * 1 sent or not needed, 0 temporary failure */
+int bounce_warn(struct sched *s, struct msg *m, unsigned long long now);
 
 #endif

@@ -146,3 +146,36 @@ else:
     t.ok(False, "only the failed remote recipient reported")
 t.ok(q.wait(lambda: q.drained(home), 5), "queue empty")
 q.stop(send)
+
+# a delay warning once the message has waited control/delaywarning seconds
+home2, fake2 = q.instance(retrybase=1, delaywarning=1)
+log2 = os.path.join(fake2, "..", "send.log")
+send = q.start_send(home2, q.send_env(home2, fake2), log2)
+time.sleep(0.2)
+rc, _ = q.qq(home2, q.msg("slow one"), q.envelope("alice@example.org", ["temp@example.org", "bob@example.org"]))
+got = q.wait(lambda: q.box(fake2, "alice@example.org"), 8) and q.box(fake2, "alice@example.org")
+t.ok(got, "delay warning sent to the sender")
+if got:
+    m = parse(got[0].split(b"\n", 1)[1])
+    text, blocks, hdrs = dsn_parts(m)
+    r = blocks[1] if len(blocks) > 1 else {}
+    t.is_((r.get("final-recipient"), r.get("action"), r.get("status")),
+          ("rfc822; temp@example.org", "delayed", "4.2.2"), "Action: delayed, Status 4.2.2, the waiting recipient")
+    t.is_(len(blocks), 2, "the delivered recipient is not in the warning")
+    t.ok("not been delivered yet" in text, "the text says it is only a warning")
+else:
+    for i in range(3):
+        t.ok(False, "delay warning checks")
+time.sleep(2.5)
+t.is_(len(q.box(fake2, "alice@example.org")), 1, "only one delay warning")
+rc, out, err = ft.run("facteur-qstat", home=home2)
+t.ok("(delay warning sent)" in out.decode() and "<temp@example.org> queued" in out.decode(),
+     "still queued, facteur-qstat shows the warning was sent")
+q.stop(send)
+rc, _ = q.qq(home2, q.msg("null"), q.envelope("", ["temp2@example.org"]))
+send = q.start_send(home2, q.send_env(home2, fake2), log2)
+time.sleep(2.5)
+t.is_(len(q.box(fake2, "alice@example.org")), 1, "after a restart: no second warning")
+t.is_(q.read(log2).decode().count("delay warning "), 1,
+      "no delay warning for a message from the null sender (one in the log, the first)")
+q.stop(send)
