@@ -168,7 +168,7 @@ int folder_lock(const struct folder *f);
 void folder_unlock(int fd);
 
 /* mailbox.c: authenticated and any-state commands */
-int mailbox_command(struct sess *s, const char *cmd);
+int mbox_isdir(const char *path);    /* a directory, not a symlink to one */
 void mailbox_greet(struct sess *s, const char *tag);
 void mailbox_loop(struct sess *s);
 int sess_sync(struct sess *s, int expunges_ok);

@@ -104,10 +104,22 @@ static int arg_mailbox(struct sess *s, str *name, str *path)
 	return 1;
 }
 
-static int isdir(const char *p)
+#define isdir mbox_isdir
+/* a real directory: a symlink planted as ".Name" is not a mailbox, so
+ * DELETE or RENAME can never reach through it */
+int mbox_isdir(const char *p)
 {
 	struct stat st;
-	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+	size_t n = strlen(p);
+	char *c;
+	int ok;
+
+	while (n > 1 && p[n - 1] == '/') n--;
+	c = strndup(p, n);
+	if (!c) return 0;
+	ok = lstat(c, &st) == 0 && S_ISDIR(st.st_mode);
+	free(c);
+	return ok;
 }
 
 static void do_unselect(struct sess *s, int closed_code)

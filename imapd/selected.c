@@ -121,7 +121,6 @@ static void copy_move(struct sess *s, int uid, int move)
 	str srcuids = STR_ZERO, dstuids = STR_ZERO, bases = STR_ZERO;
 	struct tok *t;
 	size_t i, j, count = 0;
-	struct stat st;
 	int err = 0;
 
 	memset(&tf, 0, sizeof tf);
@@ -131,7 +130,7 @@ static void copy_move(struct sess *s, int uid, int move)
 		reply(s, "NO", "[CANNOT] invalid mailbox name"); goto out;
 	}
 	if (!tok_end(s)) { bad(s, "extra arguments"); goto out; }
-	if (!mbox_path(s, &name, &path) || stat(path.s, &st) < 0 || !S_ISDIR(st.st_mode)) {
+	if (!mbox_path(s, &name, &path) || !mbox_isdir(path.s)) {
 		reply(s, "NO", "[TRYCREATE] no such mailbox"); goto out;
 	}
 	if (move && s->readonly) { reply(s, "NO", "[READ-ONLY] mailbox is read-only"); goto out; }

@@ -116,3 +116,18 @@ t.like(tagged(out, b"m"), b"BAD", "huge OR tree: BAD")
 t.ok(b"../" not in out.split(b"n LIST")[0].split(b"m ")[-1] and tagged(out, b"n").startswith(b"OK"), "LIST ../* lists nothing outside")
 t.ok(b"* BYE" in out, "non-synchronizing APPEND literal too large: BYE")
 t.ok(sorted(os.listdir(os.path.dirname(md))) == ["Maildir"], "nothing created outside the Maildir")
+
+# a symlink planted as a folder is no mailbox: DELETE cannot reach through it
+outside = os.path.join(ft.tempdir(), "outside")
+os.makedirs(os.path.join(outside, "cur"))
+with open(os.path.join(outside, "cur", "keep"), "w") as fh:
+    fh.write("precious")
+os.symlink(outside, os.path.join(md, ".Link"))
+rc, out, err = ft.run("facteur-imapd", ["-m"], stdin=b"a DELETE Link\r\nb SELECT Link\r\nc LIST \"\" *\r\nd SELECT INBOX\r\ne COPY 1 Link\r\nz LOGOUT\r\n",
+                      home=home, FACTEUR_MAILDIR=md, timeout=20)
+t.like(tagged(out, b"a"), b"NO", "DELETE through a symlinked folder refused")
+t.like(tagged(out, b"b"), b"NO", "SELECT of a symlinked folder refused")
+t.ok(b'"Link"' not in out, "not listed")
+t.ok(os.path.exists(os.path.join(outside, "cur", "keep")), "the file behind it is untouched")
+t.like(tagged(out, b"e"), b"NO", "COPY into a symlinked folder refused")
+t.is_(os.listdir(os.path.join(outside, "cur")), ["keep"], "nothing written behind it")
