@@ -70,6 +70,7 @@ static void preauth_loop(struct sess *s)
 			return;
 		}
 	next:
+		if (s->out.err) return;
 		if (s->bads >= IMAP_BAD_MAX) {
 			put(s, "* BYE too many errors\r\n");
 			bufout_flush(&s->out);

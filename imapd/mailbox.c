@@ -979,6 +979,8 @@ void mailbox_loop(struct sess *s)
 		}
 	next:
 		if (s->bads >= IMAP_BAD_MAX) { put(s, "* BYE too many errors\r\n"); break; }
+		/* a client that stopped reading: the write timed out, nothing more to say */
+		if (s->out.err) { log_line("client stopped reading; session ends", (char *)0); break; }
 	}
 	if (s->state == S_SELECTED) folder_save(&s->f);
 	bufout_flush(&s->out);
