@@ -145,6 +145,33 @@ t.is_(q.stop(send), 0, "SIGTERM during a delivery: exit 0")
 t.is_(len(q.box(fake3, "slow@example.org")), 1, "the running delivery finished")
 t.ok(q.drained(home3), "and was recorded (queue empty)")
 
+# per-domain limit: one run at a time for slow.test, others in parallel
+home5, fake5 = q.instance(concurrency=10, concurrencydomain=1)
+for i in range(4):
+    q.qq(home5, q.msg("d%d" % i), q.envelope("alice@example.org", ["u%d@slow.test" % i]))
+    q.qq(home5, q.msg("e%d" % i), q.envelope("alice@example.org", ["u%d@fast.test" % i]))
+send = q.start_send(home5, q.send_env(home5, fake5, FACTEUR_REMOTE=q.FAKEREMOTE, FAKE_RDELAY="0.3"),
+                    os.path.join(fake5, "..", "send.log"))
+t.ok(q.wait(lambda: q.drained(home5), 10), "eight remote messages delivered")
+peaks = {}
+cur = {}
+ev = []
+for l in q.read(os.path.join(fake5, "rlog")).decode().splitlines():
+    k, ts, dom = l.split()
+    ev.append((float(ts), -1 if k == "rend" else 1, dom))
+for ts, d, dom in sorted(ev):
+    cur[dom] = cur.get(dom, 0) + d
+    peaks[dom] = max(peaks.get(dom, 0), cur[dom])
+t.is_((peaks.get("slow.test"), peaks.get("fast.test")), (1, 1),
+      "at most one facteur-remote per domain at once (control/concurrencydomain)")
+all_peak = 0
+c = 0
+for ts, d, dom in sorted(ev):
+    c += d
+    all_peak = max(all_peak, c)
+t.is_(all_peak, 2, "the two domains ran side by side")
+q.stop(send)
+
 # the real facteur-local, into a Maildir
 if os.path.exists(ft.bin_path("facteur-local")):
     home4 = ft.make_instance(users=(("dave@example.org", "pw-dave-1"),))
