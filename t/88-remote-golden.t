@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""Golden transcripts of facteur-remote: a peer that answers each command
+with the next reply of t/data/remote-NAME.in; what facteur-remote sent
+(commands and message, CRLF shown as line ends, the empty line as a
+space) and the lines it printed must equal t/data/remote-NAME.ref."""
+import glob
+import os
+import socket
+import subprocess
+import sys
+import threading
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
+import ft
+
+if os.geteuid() == 0:
+    import pwd
+    try:
+        pwd.getpwnam("facteur")
+    except KeyError:
+        os.environ["FACTEUR_USER"] = "nobody"
+
+t = ft.TAP()
+top = ft.tempdir()
+os.chmod(top, 0o755)
+home = os.path.join(top, "home")
+os.makedirs(os.path.join(home, "control"))
+for d in (home, os.path.join(home, "control")):
+    os.chmod(d, 0o755)
+for k, v in (("me", "facteur.test"), ("remotetimeout", "5")):
+    with open(os.path.join(home, "control", k), "w") as f:
+        f.write(v + "\n")
+MSG = b"Subject: golden\n\n.a dot\nline\n"
+RCPTS = {"basic": ["bob@example.net", "nobody@example.net", "carol@example.net"],
+         "helo": ["bob@example.net"], "mailrefused": ["bob@example.net", "carol@example.net"]}
+
+
+def replies(path):
+    """the .in file as a list of replies (each a list of lines)"""
+    out, cur = [], []
+    with open(path, "rb") as f:
+        for line in f:
+            if line.startswith(b"#"):
+                continue
+            line = line.rstrip(b"\n")
+            cur.append(line + b"\r\n")
+            if len(line) == 3 or line[3:4] == b" ":
+                out.append(cur)
+                cur = []
+    return out
+
+
+def serve(sock, script, got):
+    c, _ = sock.accept()
+    c.settimeout(10)
+    f = c.makefile("rb")
+    i = 0
+    c.sendall(b"".join(script[i]))
+    i += 1
+    indata = False
+    while i < len(script):
+        line = f.readline()
+        if not line:
+            break
+        got.append(line)
+        if indata:
+            if line == b".\r\n":
+                indata = False
+            else:
+                continue
+        c.sendall(b"".join(script[i]))
+        if script[i][0].startswith(b"354"):
+            indata = True
+        i += 1
+    while True:     # whatever comes after the script (nothing, normally)
+        line = f.readline()
+        if not line:
+            break
+        got.append(line)
+    c.close()
+
+
+for inf in sorted(glob.glob(os.path.join(ft.SRC, "t", "data", "remote-*.in"))):
+    name = os.path.basename(inf)[len("remote-"):-3]
+    script = replies(inf)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1)
+    sock.settimeout(10)
+    port = sock.getsockname()[1]
+    got = []
+    th = threading.Thread(target=serve, args=(sock, script, got), daemon=True)
+    th.start()
+    with open(os.path.join(home, "control", "smtproutes"), "w") as f:
+        f.write("example.net 127.0.0.1:%d\n" % port)
+    mf = os.path.join(top, "msg")
+    with open(mf, "wb") as f:
+        f.write(MSG)
+    with open(mf, "rb") as f:
+        p = subprocess.run([ft.bin_path("facteur-remote"), "example.net", "alice@facteur.test"] + RCPTS.get(name, ["bob@example.net"]),
+                           stdin=f, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ft.env_for(home), timeout=30)
+    th.join(15)
+    sock.close()
+    sent = b"".join(l[:-2] + b"\n" if l.endswith(b"\r\n") else l for l in got).replace(b"\n\n", b"\n \n")
+    result = sent.decode("utf-8", "replace") + "--\n" + p.stdout.decode("utf-8", "replace")
+    with open(inf[:-3] + ".ref") as f:
+        want = f.read().replace("%PORT%", str(port)).replace("%SIZE%", str(len(MSG.replace(b"\n", b"\r\n"))))
+    t.is_(p.returncode, 0, "%s: exit 0" % name)
+    if not t.is_(result, want, "%s: transcript and results as in remote-%s.ref" % (name, name)):
+        t.diag(p.stderr.decode(errors="replace"))
+    t.ok(all(l.endswith(b"\r\n") for l in got), "%s: every line sent ends in CRLF" % name)
