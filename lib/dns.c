@@ -433,11 +433,11 @@ int dns_addrs(struct dns *d, const char *name, struct dns_rr *out, size_t max, s
 	if (r4 == DNS_OK)
 		for (i = 0; i < a.n && k < max; i++) out[k++] = a.rr[i];
 	*n = k;
+	/* one family answered: use it; a timeout (or an inconsistent
+	 * NXDOMAIN) on the other is no reason to hold mail back */
+	if (k) return DNS_OK;
 	if (r4 == DNS_NXDOMAIN && r6 != DNS_TEMP) return DNS_NXDOMAIN;
 	if (r6 == DNS_NXDOMAIN && r4 != DNS_TEMP) return DNS_NXDOMAIN;
-	/* one family answered: use it; a timeout on the other is no reason
-	 * to hold mail back */
-	if (k) return DNS_OK;
 	if (r4 == DNS_TEMP || r6 == DNS_TEMP) return DNS_TEMP;
 	return DNS_OK;
 }
