@@ -100,8 +100,15 @@ int qinfo_from_envelope(struct qinfo *q, const char *s, size_t n,
 	q->queued = queued;
 	if (!str_copys(&q->sender, s + 1)) return 0;
 	for (i = strlen(s) + 1; s[i]; i += strlen(s + i) + 1) {
-		struct qrcpt *r = rcpt_add(q);
-		if (!r || !str_copys(&r->addr, s + i + 1)) { qinfo_free(q); return 0; }
+		struct qrcpt *r;
+		size_t k, len = strlen(s + i + 1);
+		/* the same address twice (To and Cc of sendmail -t, a client
+		 * repeating RCPT) is delivered once */
+		for (k = 0; k < q->nr; k++)
+			if (q->r[k].addr.len == len && memcmp(q->r[k].addr.s, s + i + 1, len) == 0) break;
+		if (k < q->nr) continue;
+		r = rcpt_add(q);
+		if (!r || !str_copy(&r->addr, s + i + 1, len)) { qinfo_free(q); return 0; }
 		r->next = queued;
 	}
 	return 1;

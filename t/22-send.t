@@ -44,6 +44,10 @@ rc, _ = q.qq(home, q.msg("multi"), q.envelope("alice@example.org",
              ["r1@example.org", "r2@example.org", "r3@example.org"]))
 ok = q.wait(lambda: all(len(q.box(fake, "r%d@example.org" % i)) == 1 for i in (1, 2, 3)), 5)
 t.ok(ok, "three recipients, one copy each")
+rc, _ = q.qq(home, q.msg("dup"), q.envelope("alice@example.org", ["r5@example.org", "r5@example.org"]))
+t.ok(q.wait(lambda: q.box(fake, "r5@example.org"), 5), "a recipient given twice")
+time.sleep(0.3)
+t.is_(len(q.box(fake, "r5@example.org")), 1, "is delivered once")
 t.ok(q.wait(lambda: q.drained(home), 5), "queue empty")
 
 # a temporary failure twice, then success, with growing waits
