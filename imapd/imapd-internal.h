@@ -26,7 +26,7 @@
 #define IMAP_PREAUTH_TIMEOUT_MS (60 * 1000)
 #define IMAP_IDLE_MAX_S  (29 * 60)
 #define IMAP_BAD_MAX           20        /* BAD replies before BYE */
-#define IMAP_NAME_MAX         512        /* mailbox name bytes */
+#define IMAP_NAME_MAX         250        /* mailbox name bytes: "." + name is one file name (255) */
 #define IMAP_KEYWORDS          25        /* a-y in file names: 6 + 25 + Recent = 32 bits */
 #define IMAP_EXIT_FATAL       100        /* mailbox mode: not 1 or 111, see preauth.c */
 
