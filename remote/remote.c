@@ -90,6 +90,30 @@ size_t remote_undecided(const struct remote *r)
 	return n;
 }
 
+/* the destination must be something DNS or an address can name: an
+ * LDH domain or an address literal. A U-label domain would need IDNA
+ * (RFC 5891), which we do not do: bouncing now beats days of retries. */
+static void remote_check_domain(struct remote *r)
+{
+	size_t n = strlen(r->domain), i;
+
+	if (n && r->domain[n - 1] == '.') n--;
+	if (n == 0 || n > DNS_NAME_MAX) {
+		remote_decide_all(r, 5, "5.1.2 bad destination domain");
+		return;
+	}
+	if (r->domain[0] == '[') {
+		if (!addr_literal_ok(r->domain, n)) remote_decide_all(r, 5, "5.1.2 bad address literal");
+		return;
+	}
+	for (i = 0; i < n; i++)
+		if ((unsigned char)r->domain[i] >= 0x80) {
+			remote_decide_all(r, 5, "5.1.2 non-ASCII domain names (IDNA) are not supported");
+			return;
+		}
+	if (!addr_domain_ok(r->domain, n, 0)) remote_decide_all(r, 5, "5.1.2 bad destination domain");
+}
+
 static void read_me(struct remote *r)
 {
 	char host[256];
@@ -147,8 +171,7 @@ int main(int argc, char **argv)
 		if (u) r.envutf8 = 1;
 	}
 	if (bad_sender) remote_decide_all(&r, 5, "5.1.7 sender address not fit for SMTP");
-	if (strlen(r.domain) == 0 || strlen(r.domain) > DNS_NAME_MAX)
-		remote_decide_all(&r, 5, "5.1.2 bad destination domain");
+	remote_check_domain(&r);
 
 	read_me(&r);
 	str_0(&r.me);

@@ -262,6 +262,16 @@ t.ok(rc == 0 and len(lines) == 1003 and all(l[1] == "2" for l in lines[:1000]) a
      all(l[1] == "4" and l[2].startswith("4.5.3") for l in lines[1000:]),
      "1003 recipients: 1000 delivered, 3 wait for the next run")
 
-# 19. usage
+# 19. destinations DNS cannot name
+for dom, why in (("exa mple.net", "bad destination"), ("b\u00fccher.example", "IDNA"), ("-x.example", "bad destination"),
+                 ("[1.2.3]", "literal")):
+    import subprocess
+    with open(os.path.join(top, "msg"), "rb") as f:
+        pr = subprocess.run([ft.bin_path("facteur-remote"), dom, "a@facteur.test", "x@" + dom], stdin=f,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ft.env_for(home), timeout=30)
+    out = pr.stdout.decode()
+    t.ok(pr.returncode == 0 and out.split("\t")[1:2] == ["5"] and why in out, "domain %r: permanent (%s)" % (dom, why))
+
+# 20. usage
 rc, out, err = ft.run("facteur-remote", ["example.net"], home=home)
 t.is_(rc, 64, "usage error: 64")
