@@ -17,25 +17,22 @@
 #include "control.h"
 #include "tlsconf.h"
 
-struct sni_entry {
-	char *name;             /* lower case, no trailing dot */
-	SSL_CTX *ctx;
-};
-
-/* a certificate and key as read from disk, parsed later */
+/* One certificate and key: read from disk as root, parsed into a context
+ * when first needed (the default at prepare time, a domain's when a client
+ * names it), the PEM text wiped once parsed or no longer needed. */
 struct pem_pair {
-	char *name;             /* the SNI name, or 0 for the default pair */
-	str cert, key;
+	char *name;             /* lower-case SNI name, or 0 for the default */
+	str cert, key;          /* PEM text until parsed */
 	str cert_path, key_path;
+	SSL_CTX *ctx;
+	int failed;             /* parsing was tried and failed */
 };
 
 struct tlsconf_server {
-	SSL_CTX *def;
-	struct sni_entry *sni;
-	size_t nsni;
-	struct pem_pair *pem;   /* read by tlsconf_server_read, wiped once parsed */
+	struct pem_pair *pem;   /* pem[0] is the default pair */
 	size_t npem;
 	int prepared;
+	str err;                /* why a per-domain pair failed, for the log */
 };
 
 void tlsconf_error(str *out)
@@ -233,14 +230,29 @@ static int domain_name_ok(const char *s)
 	return 1;
 }
 
+static void wipe_text(struct pem_pair *p)
+{
+	str_wipe(&p->cert);
+	str_wipe(&p->key);
+}
+
+/* the pair's context, parsed now if it was not; 0 on error (reason in err) */
+static SSL_CTX *pair_ctx(struct pem_pair *p, str *err)
+{
+	if (p->ctx || p->failed) return p->ctx;
+	p->ctx = server_ctx(p, err);
+	if (!p->ctx) p->failed = 1;
+	wipe_text(p);
+	return p->ctx;
+}
+
 static int sni_callback(SSL *ssl, int *alert, void *arg)
 {
-	const struct tlsconf_server *s = arg;
+	struct tlsconf_server *s = arg;
 	const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
 	char low[TLSCONF_NAME_MAX + 1];
 	size_t n, i;
 
-	(void)alert;
 	if (!name) return SSL_TLSEXT_ERR_OK;
 	n = strlen(name);
 	if (n && name[n - 1] == '.') n--;
@@ -250,20 +262,22 @@ static int sni_callback(SSL *ssl, int *alert, void *arg)
 		low[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
 	}
 	low[n] = 0;
-	for (i = 0; i < s->nsni; i++) {
-		if (strcmp(s->sni[i].name, low) == 0) {
-			/* unknown names keep the default certificate: a wrong name
-			 * is for the client to judge, not a reason to hang up */
-			if (!SSL_set_SSL_CTX(ssl, s->sni[i].ctx)) return SSL_TLSEXT_ERR_ALERT_FATAL;
-			break;
+	/* unknown names keep the default certificate: a wrong name is for
+	 * the client to judge, not a reason to hang up */
+	for (i = 1; i < s->npem; i++) {
+		SSL_CTX *ctx;
+
+		if (strcmp(s->pem[i].name, low) != 0) continue;
+		str_clear(&s->err);
+		ctx = pair_ctx(&s->pem[i], &s->err);
+		/* a broken pair for this name: no TLS rather than the wrong one */
+		if (!ctx || !SSL_set_SSL_CTX(ssl, ctx)) {
+			*alert = SSL_AD_INTERNAL_ERROR;
+			return SSL_TLSEXT_ERR_ALERT_FATAL;
 		}
+		break;
 	}
 	return SSL_TLSEXT_ERR_OK;
-}
-
-static int sni_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct sni_entry *)a)->name, ((const struct sni_entry *)b)->name);
 }
 
 static int read_domains(struct tlsconf_server *s, str *err)
@@ -299,22 +313,6 @@ static int read_domains(struct tlsconf_server *s, str *err)
 	return ok;
 }
 
-static void wipe_pem(struct tlsconf_server *s)
-{
-	size_t i;
-
-	for (i = 0; i < s->npem; i++) {
-		str_wipe(&s->pem[i].cert);
-		str_wipe(&s->pem[i].key);
-		str_free(&s->pem[i].cert_path);
-		str_free(&s->pem[i].key_path);
-		free(s->pem[i].name);
-	}
-	free(s->pem);
-	s->pem = 0;
-	s->npem = 0;
-}
-
 struct tlsconf_server *tlsconf_server_read(str *err)
 {
 	struct tlsconf_server *s = calloc(1, sizeof *s);
@@ -330,38 +328,34 @@ struct tlsconf_server *tlsconf_server_read(str *err)
 
 int tlsconf_server_prepare(struct tlsconf_server *s, str *err)
 {
-	size_t i;
+	SSL_CTX *def;
 
 	str_clear(err);
-	if (s->prepared) return s->def != 0;
-	s->prepared = 1;
-	for (i = 0; i < s->npem; i++) {
-		struct pem_pair *p = &s->pem[i];
-		SSL_CTX *ctx = server_ctx(p, err);
-
-		if (!ctx) goto fail;
-		if (!p->name) {
-			s->def = ctx;
-			continue;
-		}
-		s->sni = s->sni ? s->sni : calloc(s->npem, sizeof *s->sni);
-		if (!s->sni) { SSL_CTX_free(ctx); str_appends(err, "out of memory"); goto fail; }
-		s->sni[s->nsni].name = p->name;
-		p->name = 0;
-		s->sni[s->nsni].ctx = ctx;
-		s->nsni++;
+	if (s->prepared) {
+		if (!s->pem[0].ctx) str_appends(err, "the default certificate did not load");
+		return s->pem[0].ctx != 0;
 	}
-	wipe_pem(s);
-	if (!s->def) { str_appends(err, "no default certificate"); return 0; }
-	if (s->nsni > 1) qsort(s->sni, s->nsni, sizeof *s->sni, sni_cmp);
-	SSL_CTX_set_tlsext_servername_callback(s->def, sni_callback);
-	SSL_CTX_set_tlsext_servername_arg(s->def, s);
+	s->prepared = 1;
+	def = pair_ctx(&s->pem[0], err);
+	if (!def) {
+		tlsconf_server_forget(s);
+		return 0;
+	}
+	SSL_CTX_set_tlsext_servername_callback(def, sni_callback);
+	SSL_CTX_set_tlsext_servername_arg(def, s);
 	return 1;
-fail:
-	wipe_pem(s);
-	SSL_CTX_free(s->def);
-	s->def = 0;
-	return 0;
+}
+
+void tlsconf_server_forget(struct tlsconf_server *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->npem; i++) wipe_text(&s->pem[i]);
+}
+
+const char *tlsconf_server_error(const struct tlsconf_server *s)
+{
+	return s->err.len && s->err.s ? s->err.s : 0;
 }
 
 struct tlsconf_server *tlsconf_server_load(str *err)
@@ -376,15 +370,15 @@ struct tlsconf_server *tlsconf_server_load(str *err)
 	return s;
 }
 
-SSL_CTX *tlsconf_server_ctx(const struct tlsconf_server *s) { return s->def; }
+SSL_CTX *tlsconf_server_ctx(const struct tlsconf_server *s) { return s->pem[0].ctx; }
 
 const char *tlsconf_server_sni(const struct tlsconf_server *s, const SSL *ssl)
 {
 	const SSL_CTX *cur = SSL_get_SSL_CTX(ssl);
 	size_t i;
 
-	for (i = 0; i < s->nsni; i++)
-		if (s->sni[i].ctx == cur) return s->sni[i].name;
+	for (i = 1; i < s->npem; i++)
+		if (s->pem[i].ctx && s->pem[i].ctx == cur) return s->pem[i].name;
 	return 0;
 }
 
@@ -393,13 +387,16 @@ void tlsconf_server_free(struct tlsconf_server *s)
 	size_t i;
 
 	if (!s) return;
-	wipe_pem(s);
-	for (i = 0; i < s->nsni; i++) {
-		SSL_CTX_free(s->sni[i].ctx);
-		free(s->sni[i].name);
+	for (i = 0; i < s->npem; i++) {
+		struct pem_pair *p = &s->pem[i];
+		wipe_text(p);
+		str_free(&p->cert_path);
+		str_free(&p->key_path);
+		free(p->name);
+		SSL_CTX_free(p->ctx);
 	}
-	free(s->sni);
-	SSL_CTX_free(s->def);
+	free(s->pem);
+	str_free(&s->err);
 	free(s);
 }
 

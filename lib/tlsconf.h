@@ -49,9 +49,17 @@ struct tlsconf_server *tlsconf_server_load(str *err);
  * read them while privileged and parse them later, after dropping
  * privileges, and only if TLS is asked for. */
 struct tlsconf_server *tlsconf_server_read(str *err);
-/* Parse what tlsconf_server_read read into contexts, then wipe the PEM
- * text. Idempotent. 1 ok, 0 error (reason in err). */
+/* Parse the default pair into a context (a domain's pair is parsed when a
+ * client's SNI first names it, so many domains cost nothing until used).
+ * Idempotent. 1 ok, 0 error (reason in err). */
 int tlsconf_server_prepare(struct tlsconf_server *s, str *err);
+/* Wipe the PEM text (the keys) of every pair not parsed yet: call once the
+ * handshake is done, so that only the keys in use stay in memory. A later
+ * handshake naming one of those domains fails. */
+void tlsconf_server_forget(struct tlsconf_server *s);
+/* why the pair an SNI name chose failed to load (the handshake then fails
+ * with an internal_error alert), or 0 */
+const char *tlsconf_server_error(const struct tlsconf_server *s);
 /* the context to create a server SSL from (SNI switches it per domain);
  * 0 before a successful tlsconf_server_prepare */
 SSL_CTX *tlsconf_server_ctx(const struct tlsconf_server *s);

@@ -148,6 +148,8 @@ static int handshake_done(struct tlsd *t, long long now)
 	str line = STR_ZERO;
 	int ok = 1;
 
+	/* keys of the domains this client did not ask for go now */
+	tlsconf_server_forget(t->conf);
 	if (!tlsconf_describe(t->ssl, &t->info)) return 0;
 	{
 		/* The client's Finished gets no answer from us (no tickets), so
@@ -210,6 +212,8 @@ static int pump(struct tlsd *t, long long now, int *why)
 		} else {
 			int e = SSL_get_error(t->ssl, r);
 			if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+				const char *why_cert = tlsconf_server_error(t->conf);
+				if (why_cert) say(t, "fatal: unable to load the certificate", why_cert);
 				say_ssl(t, "TLS handshake failed");
 				*why = TLSD_END_HANDSHAKE;
 				/* let the alert out, best effort, then hang up */

@@ -117,7 +117,18 @@ int main(void)
 	OK(SSL_CTX_load_verify_locations(cv, path.s, 0) == 1, "trust other.example's certificate");
 	OK(try_pair(srv, cv, "other.example", 1, &sni, 0), "verify: trusted chain and matching name");
 	OK(!try_pair(srv, cv, "wrong.example", 1, 0, 0), "verify: trusted chain, wrong name refused");
+	OK(tlsconf_server_error(srv) == 0, "no per-domain error after good handshakes");
 	SSL_CTX_free(cv);
+	tlsconf_server_free(srv);
+
+	/* after forget, the keys not parsed are gone: their names fail */
+	srv = tlsconf_server_load(&err);
+	OK(srv != 0, "load (read + prepare)");
+	if (!srv) DONE();
+	tlsconf_server_forget(srv);
+	OK(try_pair(srv, cl, "mx.example.org", 0, &sni, 0), "default pair still serves after forget");
+	OK(!try_pair(srv, cl, "other.example", 0, 0, 0), "a domain never parsed before forget: refused");
+	OK(tlsconf_server_error(srv) != 0, "and the reason is kept for the log");
 	SSL_CTX_free(cl);
 	tlsconf_server_free(srv);
 
