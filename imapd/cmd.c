@@ -201,6 +201,9 @@ static int tokenize(struct sess *s)
 		}
 	}
 	if (depth) { bad(s, "unbalanced parenthesis"); return 0; }
+	/* room for the end marker even when the line held only spaces */
+	if (!addtok(c, T_END, e, 0, 0, 0)) goto nomem;
+	c->nt--;
 	c->t[c->nt].type = T_END;
 	c->t[c->nt].p = e;
 	c->t[c->nt].n = 0;

@@ -48,6 +48,9 @@ rc, out, err = pre(b"a NOOP " + b"x" * 70000 + b"\r\nb NOOP\r\nc LOGOUT\r\n")
 t.like(tagged(out, b"a"), b"BAD", "overlong line: BAD")
 t.is_(tagged(out, b"b"), b"OK NOOP completed", "and the next command works")
 
+rc, out, err = pre(b"   \r\n \r\nb NOOP\r\n")
+t.ok(rc == 0 and tagged(out, b"b") == b"OK NOOP completed", "a line of spaces is BAD, no crash (found by t/59's fuzzer)")
+
 rc, out, err = pre(b"a SELECT INBOX\r\nb FETCH 1 FLAGS\r\nc LOGOUT\r\n")
 t.like(tagged(out, b"a"), b"BAD", "SELECT before login")
 
