@@ -216,3 +216,31 @@ r = subprocess.run([ECHO], input=b"ENV FACTEUR_TLSCTL\r\nQUIT\r\n", env=benv,
                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=20)
 t.is_(r.stdout, b"+OK echo ready tls=0\r\n-ERR unset\r\n+OK bye\r\n",
       "program alone without a certificate does not run the engine")
+
+# started on an accepted socket with no TCPREMOTEIP (systemd Accept=yes,
+# inetd): the program sees pipes, so the engine tells it who the client is
+lsock = socket.socket()
+lsock.bind(("127.0.0.1", 0))
+lsock.listen(1)
+c = socket.create_connection(lsock.getsockname(), timeout=10)
+conn, _ = lsock.accept()
+senv = dict(env)
+for k in ("TCPREMOTEIP", "TCPREMOTEPORT", "TCPLOCALIP", "TCPLOCALPORT", "PROTO"):
+    senv.pop(k, None)
+p = subprocess.Popen([TLSD, ECHO], stdin=conn, stdout=conn, stderr=subprocess.DEVNULL, env=senv)
+conn.close()
+cf = c.makefile("rb")
+rl(cf)
+c.sendall(b"ENV TCPREMOTEIP\r\nENV TCPREMOTEPORT\r\nENV TCPLOCALPORT\r\nQUIT\r\n")
+t.is_(rl(cf), "+OK 127.0.0.1\r\n", "TCPREMOTEIP from the socket when unset")
+t.is_(rl(cf), "+OK %d\r\n" % c.getsockname()[1], "TCPREMOTEPORT is the client's port")
+t.is_(rl(cf), "+OK %d\r\n" % lsock.getsockname()[1], "TCPLOCALPORT is ours")
+rl(cf)
+c.close()
+lsock.close()
+try:
+    p.wait(timeout=20)
+except subprocess.TimeoutExpired:
+    p.kill()
+    p.wait()
+t.is_(p.returncode, 0, "session ends with the program's status")
