@@ -26,6 +26,7 @@
 #define REMOTE_T_EHLO       300     /* not in 4.5.3.2; as MAIL */
 #define REMOTE_T_QUIT        10     /* we do not wait long to say goodbye */
 #define REMOTE_BLOCK       65536    /* DATA bytes written per timed block */
+#define REMOTE_PIPE_MAX      100    /* RCPTs pipelined before reading replies */
 
 enum tlspolicy { TLSP_NONE, TLSP_MAY, TLSP_ENCRYPT, TLSP_VERIFY };
 

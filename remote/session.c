@@ -8,6 +8,7 @@
  * facteur. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "conn.h"
@@ -259,6 +260,13 @@ static void unaccept(struct remote *r)
 	for (size_t i = 0; i < r->nrcpt; i++) r->rcpt[i].accepted = 0;
 }
 
+static void rcpt_cmd(struct sess *s, const char *addr)
+{
+	conn_puts(&s->c, "RCPT TO:<");
+	conn_puts(&s->c, addr);
+	conn_puts(&s->c, ">\r\n");
+}
+
 static int body(struct sess *s)
 {
 	char buf[REMOTE_BLOCK];
@@ -281,7 +289,7 @@ static int transaction(struct sess *s)
 {
 	struct remote *r = s->r;
 	str t = STR_ZERO;
-	size_t i, naccepted = 0;
+	size_t i, k, naccepted = 0, *idx = 0, nidx = 0, sent = 0;
 	int cls;
 
 	if (r->envutf8 && !s->smtputf8) {
@@ -302,6 +310,15 @@ static int transaction(struct sess *s)
 		decide_undecided(s, 5, (str_0(&t), t.s));
 		goto done;
 	}
+	/* the recipients of this transaction, in order: replies are matched
+	 * to them by position */
+	idx = calloc(r->nrcpt ? r->nrcpt : 1, sizeof *idx);
+	if (!idx) {
+		str_copys(&r->lasterr, "4.3.0 out of memory");
+		goto next;
+	}
+	for (i = 0; i < r->nrcpt; i++)
+		if (!r->rcpt[i].code) idx[nidx++] = i;
 	conn_puts(&s->c, "MAIL FROM:<");
 	conn_puts(&s->c, r->sender);
 	conn_puts(&s->c, ">");
@@ -309,18 +326,12 @@ static int transaction(struct sess *s)
 	if (s->eightbitmime && r->msg8bit) conn_puts(&s->c, " BODY=8BITMIME");
 	if (r->envutf8) conn_puts(&s->c, " SMTPUTF8");
 	conn_puts(&s->c, "\r\n");
-	if (!s->pipelining) {
-		if (!send_flush(s, REMOTE_T_MAIL, "MAIL") || !get_reply(s, REMOTE_T_MAIL, "MAIL")) goto next;
-		goto mailreply;
-	}
-	for (i = 0; i < r->nrcpt; i++) {
-		if (r->rcpt[i].code) continue;
-		conn_puts(&s->c, "RCPT TO:<");
-		conn_puts(&s->c, r->rcpt[i].addr);
-		conn_puts(&s->c, ">\r\n");
-	}
+	/* PIPELINING: MAIL and the RCPTs go in batches of REMOTE_PIPE_MAX,
+	 * so that neither side can block writing while the other does
+	 * (RFC 2920 3.1); without it, one command at a time */
+	if (s->pipelining)
+		for (; sent < nidx && sent < REMOTE_PIPE_MAX; sent++) rcpt_cmd(s, r->rcpt[idx[sent]].addr);
 	if (!send_flush(s, REMOTE_T_MAIL, "MAIL") || !get_reply(s, REMOTE_T_MAIL, "MAIL")) goto next;
-mailreply:
 	cls = smtpreply_class(&s->rep);
 	if (s->rep.code == 421 || cls == 3) { set_lasterr_reply(s); goto next; }
 	if (cls != 2) {
@@ -330,20 +341,19 @@ mailreply:
 		/* replies to pipelined RCPTs are not worth waiting for */
 		goto done;
 	}
-	for (i = 0; i < r->nrcpt; i++) {
-		if (r->rcpt[i].code) continue;
-		if (!s->pipelining) {
-			conn_puts(&s->c, "RCPT TO:<");
-			conn_puts(&s->c, r->rcpt[i].addr);
-			conn_puts(&s->c, ">\r\n");
+	for (k = 0; k < nidx; k++) {
+		struct rcpt *rc = &r->rcpt[idx[k]];
+		if (k == sent) {
+			size_t batch = s->pipelining ? REMOTE_PIPE_MAX : 1;
+			for (; sent < nidx && batch; sent++, batch--) rcpt_cmd(s, r->rcpt[idx[sent]].addr);
 			if (!send_flush(s, REMOTE_T_RCPT, "RCPT")) goto next;
 		}
 		if (!get_reply(s, REMOTE_T_RCPT, "RCPT")) goto next;
 		cls = smtpreply_class(&s->rep);
 		if (s->rep.code == 421 || cls == 3) { set_lasterr_reply(s); goto next; }
-		if (cls == 2) { r->rcpt[i].accepted = 1; naccepted++; continue; }
+		if (cls == 2) { rc->accepted = 1; naccepted++; continue; }
 		said(s, &t, cls, 0);
-		decide(&r->rcpt[i], cls, &t);
+		decide(rc, cls, &t);
 	}
 	if (!naccepted) goto done;
 	conn_puts(&s->c, "DATA\r\n");
@@ -364,6 +374,7 @@ mailreply:
 			decide_accepted(s, 4, &t);
 			log_line("unable to read the message: ", strerror(errno), (char *)0);
 			str_free(&t);
+			free(idx);
 			unaccept(r);
 			return SESSION_DONE;
 		}
@@ -377,6 +388,7 @@ mailreply:
 		str_copy(&t, r->lasterr.s, r->lasterr.len);
 		decide_accepted(s, 4, &t);
 		str_free(&t);
+		free(idx);
 		unaccept(r);
 		return SESSION_DONE;
 	}
@@ -387,10 +399,12 @@ mailreply:
 done:
 	quit(s);
 	str_free(&t);
+	free(idx);
 	unaccept(r);
 	return SESSION_DONE;
 next:
 	str_free(&t);
+	free(idx);
 	unaccept(r);
 	return SESSION_NEXT;
 }

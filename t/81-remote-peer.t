@@ -261,6 +261,11 @@ p.stop()
 t.ok(rc == 0 and len(lines) == 1003 and all(l[1] == "2" for l in lines[:1000]) and
      all(l[1] == "4" and l[2].startswith("4.5.3") for l in lines[1000:]),
      "1003 recipients: 1000 delivered, 3 wait for the next run")
+ls = p.conns[0] if p.conns else []
+mailc = [c for c, l in ls if l.startswith(b"MAIL")]
+rc_chunks = [c for c, l in ls if l.startswith(b"RCPT")]
+t.ok(mailc and len(rc_chunks) == 1000 and rc_chunks[99] == mailc[0] and rc_chunks[100] > mailc[0],
+     "pipelined in batches of 100: the 101st RCPT waits for the first 100 replies")
 
 # 19. destinations DNS cannot name
 for dom, why in (("exa mple.net", "bad destination"), ("b\u00fccher.example", "IDNA"), ("-x.example", "bad destination"),
