@@ -42,19 +42,25 @@ int tlsctl_active(void)
 	return active;
 }
 
-static void drain(int fd)
+/* everything in the pipe now was sent before the handshake: 1 drained,
+ * 0 could not (then the caller must not go on: those bytes would be
+ * taken as sent under TLS) */
+static int drain(int fd)
 {
 	char b[4096];
 	int fl = fcntl(fd, F_GETFL);
+	int ok = 0;
 
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return;
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return 0;
 	for (;;) {
 		ssize_t r = read(fd, b, sizeof b);
 		if (r > 0) continue;
 		if (r < 0 && errno == EINTR) continue;
+		ok = r == 0 || errno == EAGAIN;
 		break;
 	}
-	fcntl(fd, F_SETFL, fl);
+	if (fcntl(fd, F_SETFL, fl) < 0) ok = 0;
+	return ok;
 }
 
 int tlsctl_starttls(bufin *in, str *info)
@@ -74,8 +80,9 @@ int tlsctl_starttls(bufin *in, str *info)
 		if (c == '\n') break;
 		if (info->len < TLSCTL_INFO_MAX && !str_appendc(info, c)) return 0;
 	}
+	if (!str_0(info)) return 0;
 	bufin_discard(in);
-	drain(in->fd);
+	if (!drain(in->fd)) return 0;
 	if (!fd_writeall(fd, "G", 1, TLSCTL_TIMEOUT_MS)) return 0;
 	active = 1;
 	if (str_copy(&info_line, info->s, info->len) && str_0(&info_line)) info_known = 1;
