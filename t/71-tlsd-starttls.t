@@ -244,3 +244,38 @@ except subprocess.TimeoutExpired:
     p.kill()
     p.wait()
 t.is_(p.returncode, 0, "session ends with the program's status")
+
+# 20 sessions at once, each through STARTTLS, none sees another's data
+import threading  # noqa: E402
+
+results = []
+
+
+def one(i):
+    try:
+        so, fo = plain_connect()
+        rl(fo)
+        so.sendall(b"STARTTLS\r\n")
+        rl(fo)
+        tso = ctx.wrap_socket(so, server_hostname="mx.example.org")
+        tfo = tso.makefile("rb")
+        good = True
+        for k in range(20):
+            msg = "session %d line %d" % (i, k)
+            tso.sendall(msg.encode() + b"\r\n")
+            good = good and rl(tfo) == "+OK echo: " + msg + "\r\n"
+        tso.sendall(b"QUIT\r\n")
+        rl(tfo)
+        tso.close()
+        results.append(good)
+    except Exception as e:  # noqa: BLE001
+        results.append(False)
+        t.diag("session %d: %r" % (i, e))
+
+
+threads = [threading.Thread(target=one, args=(i,)) for i in range(20)]
+for th in threads:
+    th.start()
+for th in threads:
+    th.join(60)
+t.is_(results.count(True), 20, "20 concurrent STARTTLS sessions, each with its own data")
