@@ -3,7 +3,9 @@
 port with its own configuration directory: a known recipient lands in
 Postfix's Maildir, an unknown one gets Postfix's 550 5.1.1, STARTTLS is
 used (Postfix's Received header says so), PIPELINING is used, and a
-message over Postfix's SIZE is refused with 5.3.4 before MAIL."""
+message over Postfix's SIZE is refused with 5.3.4 before MAIL. And the
+other way: Postfix relays a message to facteur-smtpd (tcpserver, with
+facteur-send and facteur-local behind it) into alice's Maildir."""
 import os
 import pwd
 import shutil
@@ -45,6 +47,11 @@ subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_para
                 "-keyout", os.path.join(etc, "key.pem"), "-out", os.path.join(etc, "cert.pem"), "-days", "2",
                 "-subj", "/CN=pf.example.net"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 port = ft.free_port()
+# a facteur instance Postfix relays facteur.test to (facteur receiving)
+fhome = ft.make_instance(hostname="mx.facteur.test", domains=("facteur.test",),
+                         users=(("alice@facteur.test", "alice-pw"),), home=os.path.join(top, "facteur"))
+fsend = ft.start([ft.bin_path("facteur-send")], ft.env_for(fhome))
+fsrv, fport = ft.tcpserver([ft.bin_path("facteur-smtpd")], fhome)
 with open(os.path.join(etc, "main.cf"), "w") as f:
     f.write("""compatibility_level = 3.6
 queue_directory = {pf}/spool
@@ -69,7 +76,10 @@ smtpd_tls_key_file = {etc}/key.pem
 smtpd_tls_received_header = yes
 maillog_file_prefixes = /tmp
 maillog_file = {pf}/maillog
-""".format(pf=pf, etc=etc, uid=pw.pw_uid, gid=pw.pw_gid))
+relay_domains = facteur.test
+transport_maps = inline:{{ facteur.test=smtp:[127.0.0.1]:{fport} }}
+smtp_tls_security_level = may
+""".format(pf=pf, etc=etc, uid=pw.pw_uid, gid=pw.pw_gid, fport=fport))
 master = []
 master_src = "/etc/postfix/master.cf"
 if not os.path.exists(master_src):
@@ -157,3 +167,25 @@ t.is_(len(maildir("carol") or []), 1, "one message in carol's Maildir")
 big = b"Subject: big\n\n" + (b"x" * 70 + b"\n") * 400
 rc, lines, err = remote(["bob@example.net"], big)
 t.ok(lines and lines[0][1] == "5" and lines[0][2].startswith("5.3.4"), "over Postfix's SIZE: 5.3.4")
+
+# and the other way: Postfix relays to facteur-smtpd
+import smtplib
+try:
+    c = smtplib.SMTP("127.0.0.1", port, timeout=20)
+    c.sendmail("bob@example.net", ["alice@facteur.test"],
+               b"From: bob@example.net\r\nTo: alice@facteur.test\r\nSubject: from postfix\r\n\r\nhi facteur\r\n")
+    c.quit()
+    t.ok(True, "Postfix took a message for facteur.test")
+except (OSError, smtplib.SMTPException) as e:
+    t.ok(False, "Postfix took a message for facteur.test: %s" % e)
+got = ft.wait_for(lambda: ft.maildir_messages(os.path.join(fhome, "mail", "facteur.test", "alice")), timeout=20)
+t.is_(len(got or []), 1, "alice@facteur.test got the message Postfix relayed")
+if got:
+    t.ok(b"hi facteur" in got[0] and b"from pf.example.net" in got[0], "relayed by Postfix (its EHLO in Received)")
+    t.ok(b"ESMTPS" in got[0], "Postfix used STARTTLS with facteur-smtpd")
+else:
+    try:
+        with open(os.path.join(pf, "maillog"), "rb") as f:
+            t.diag(f.read().decode(errors="replace")[-2000:])
+    except OSError:
+        pass
