@@ -21,7 +21,7 @@
 
 #define CHUNK 65536
 #define QUEUE_ARGS_MAX 16
-#define ENVELOPE_MAX 60000     /* under a pipe's capacity: written before the message */
+#define ENVELOPE_MAX 60000     /* a forward's envelope, written after the message */
 
 static long long now_ms(void)
 {
@@ -124,7 +124,7 @@ int dlv_pipe(struct dlv *d, const char *cmd, int dirfd, const char *rcpt,
              const char *local, const char *domain, const char *ext,
              const char *prefix, size_t prefixlen, int *stop)
 {
-	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, st, timedout, code;
+	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, st, timedout, code, readerr = 0;
 	char *envp[12];
 	str envs[11];
 	size_t k = 0, i, outlen = 0;
@@ -203,7 +203,14 @@ int dlv_pipe(struct dlv *d, const char *cmd, int dirfd, const char *rcpt,
 				pending = source_next(s);
 				sent = 0;
 				if (pending <= 0) {
-					if (pending < 0) log_line("unable to read the message: ", strerror(errno), (char *)0);
+					if (pending < 0) {
+						/* the program must not take a cut-off message
+						 * for a whole one: it dies before it sees EOF */
+						log_line("unable to read the message: ", strerror(errno), (char *)0);
+						readerr = 1;
+						kill(-pid, SIGKILL);
+						kill(pid, SIGKILL);
+					}
 					close(in[1]);
 					in[1] = -1;
 					continue;
@@ -226,7 +233,9 @@ int dlv_pipe(struct dlv *d, const char *cmd, int dirfd, const char *rcpt,
 	outbuf[outlen] = 0;
 	for (i = 0; i < outlen; i++)
 		if (outbuf[i] == '\n') { outbuf[i] = 0; break; }
-	if (timedout) {
+	if (readerr) {
+		code = dlv_fail(d, EX_TEMPFAIL, "4.3.0", "unable to read the message for the program", 0);
+	} else if (timedout) {
 		log_line("program timed out: ", cmd, (char *)0);
 		code = dlv_fail(d, EX_TEMPFAIL, "4.4.7", "program timed out", 0);
 	} else if (st < 0 || !WIFEXITED(st)) {
@@ -294,7 +303,7 @@ int dlv_inject(struct dlv *d)
 {
 	str qs = STR_ZERO, env = STR_ZERO, pre = STR_ZERO;
 	char *argv[QUEUE_ARGS_MAX + 1];
-	int mp[2] = { -1, -1 }, ep[2] = { -1, -1 }, st, timedout, code = 0, x;
+	int mp[2] = { -1, -1 }, ep[2] = { -1, -1 }, st, timedout, code = 0, x, copied;
 	const char *eol = d->hdr.crlf ? "\r\n" : "\n";
 	size_t i;
 	pid_t pid;
@@ -333,15 +342,22 @@ int dlv_inject(struct dlv *d)
 	}
 	close(mp[0]); mp[0] = -1;
 	close(ep[0]); ep[0] = -1;
-	/* the envelope fits in the pipe, so the order the queue reads in does
-	 * not matter */
-	if (!fd_writeall(ep[1], env.s, env.len, DLV_PIPE_TIMEOUT_MS)) log_line("unable to write the envelope: ", strerror(errno), (char *)0);
-	close(ep[1]); ep[1] = -1;
-	if (!dlv_copy(d, mp[1], pre.s, pre.len, 0, DLV_PIPE_TIMEOUT_MS)) log_line("unable to write the message to the queue: ", strerror(errno), (char *)0);
+	/* qmail-queue's order: the envelope goes only after the whole
+	 * message, and not at all when the message could not be copied, so
+	 * that the queue keeps nothing of a cut-off message */
+	copied = dlv_copy(d, mp[1], pre.s, pre.len, 0, DLV_PIPE_TIMEOUT_MS);
+	if (!copied) log_line("unable to write the message to the queue: ", strerror(errno), (char *)0);
 	close(mp[1]); mp[1] = -1;
+	if (copied && !fd_writeall(ep[1], env.s, env.len, DLV_PIPE_TIMEOUT_MS)) {
+		log_line("unable to write the envelope: ", strerror(errno), (char *)0);
+		copied = 0;
+	}
+	close(ep[1]); ep[1] = -1;
 	st = wait_deadline(pid, now_ms() + DLV_PIPE_TIMEOUT_MS, &timedout);
 	x = (st >= 0 && WIFEXITED(st)) ? WEXITSTATUS(st) : QQ_BUG;
 	if (timedout) x = QQ_TIMEOUT;
+	/* a 0 after our own write failed cannot be trusted to hold it all */
+	if (!copied && x == QQ_OK) x = QQ_BUG;
 	if (x == QQ_OK) {
 		for (i = 0; i < d->forwards.len; ) {
 			log_line("forwarded to ", d->forwards.s + i, (char *)0);

@@ -45,6 +45,82 @@ static int data(const char *s, size_t n, char *rest, size_t restmax, unsigned lo
 #define D(s, st, restwant, name) do { char rest_[256]; int r_ = data(s, sizeof(s) - 1, rest_, sizeof rest_, 0); \
 	OK(r_ == (st) && strcmp(rest_, restwant) == 0, name); } while (0)
 
+/* a message descriptor whose reads fail midway (pread on a pipe: ESPIPE),
+ * behind a dlv set up on a good file; 1 ok */
+static int broken_source(struct dlv *d, const char *dir, int *pipefd)
+{
+	char path[512];
+	int fd, p[2];
+
+	snprintf(path, sizeof path, "%s/msg", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || write(fd, "Subject: x\n\nbody\n", 18) != 18 || lseek(fd, 0, SEEK_SET) != 0) return 0;
+	if (!dlv_init(d, fd, "a@example.org", 13)) return 0;
+	close(fd);
+	if (pipe(p) != 0) return 0;
+	d->msgfd = p[0];
+	*pipefd = p[1];
+	return 1;
+}
+
+static int file_size(const char *dir, const char *name)
+{
+	char path[512];
+	struct stat st;
+
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	return stat(path, &st) == 0 ? (int)st.st_size : -1;
+}
+
+/* a message that cannot be read to its end must fail temporarily, and
+ * reach neither the queue (no envelope) nor a program as a whole one */
+static void cut_off_message(void)
+{
+	char tmpl[] = "/tmp/unit-cutoff-XXXXXX";
+	char *dir = mkdtemp(tmpl), q[512], cmd[1024];
+	struct dlv d;
+	int w = -1, stop = 0, code, f;
+
+	OK(dir != 0, "cut-off: temporary directory");
+	if (!dir) return;
+	snprintf(q, sizeof q, "%s/queue", dir);
+	f = open(q, O_WRONLY | O_CREAT | O_TRUNC, 0755);
+	snprintf(cmd, sizeof cmd, "#!/bin/sh\ncat > %s/qmsg\ncat <&1 > %s/qenv\n"
+	         "[ -s %s/qenv ] && exit 0\nexit 54\n", dir, dir, dir);
+	if (f >= 0) { if (write(f, cmd, strlen(cmd)) < 0) OK(0, "write fake queue"); close(f); }
+	setenv("FACTEUR_QUEUE", q, 1);
+
+	OK(broken_source(&d, dir, &w), "cut-off: set up");
+	str_copys(&d.forwards, "b@example.net"); str_appendc(&d.forwards, 0);
+	d.nforwards = 1;
+	code = dlv_inject(&d);
+	OK(code == 75, "forward of a message that cannot be read fails temporarily");
+	OK(file_size(dir, "qenv") == 0, "the queue got no envelope for it");
+	close(d.msgfd); close(w);
+	dlv_free(&d);
+
+	OK(broken_source(&d, dir, &w), "cut-off: set up again");
+	d.pipe_timeout_ms = 20000;
+	snprintf(cmd, sizeof cmd, "cat > %s/pmsg; exit 0", dir);
+	f = open(dir, O_RDONLY | O_DIRECTORY);
+	code = dlv_pipe(&d, cmd, f, "u@example.org", "u", "example.org", "",
+	                "Delivered-To: u@example.org\n", 28, &stop);
+	OK(code == 75, "a program fed a message that cannot be read fails temporarily");
+	if (f >= 0) close(f);
+	close(d.msgfd); close(w);
+	d.msgfd = open(q, O_RDONLY);
+	f = open(dir, O_RDONLY | O_DIRECTORY);
+	code = dlv_pipe(&d, cmd, f, "u@example.org", "u", "example.org", "",
+	                "Delivered-To: u@example.org\n", 28, &stop);
+	OK(code == 0 && file_size(dir, "pmsg") > 28, "the same program with a readable message delivers");
+	if (f >= 0) close(f);
+	close(d.msgfd);
+	dlv_free(&d);
+	unsetenv("FACTEUR_QUEUE");
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	if (system(cmd) != 0) OK(0, "cleanup");
+}
+
 int main(void)
 {
 	struct hdr_info h;
@@ -163,5 +239,6 @@ int main(void)
 		str_free(&path);
 		str_free(&name);
 	}
+	cut_off_message();
 	DONE();
 }
