@@ -282,7 +282,7 @@ static int query_tcp(const struct sockaddr_storage *ss, const unsigned char *q, 
                      uint16_t id, const char *name, uint16_t type, int timeout_ms,
                      struct dns_answer *a)
 {
-	static const size_t cap = DNS_TCP_MAX;
+	static const size_t cap = 2 + DNS_TCP_MAX;   /* the length prefix and the largest answer */
 	unsigned char lenbuf[2], *b = 0;
 	long long deadline = now_ms() + timeout_ms;
 	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);

@@ -59,6 +59,7 @@ except OSError as e:
 zone = {
     ("tc.test", "MX"): ("tc", ("mx", [(10, "mx.tc.test")])),
     ("mx.tc.test", "A"): ("a", ["127.0.0.2"]),
+    ("big.test", "MX"): ("tc", ("mxpad", [(10, "mx.tc.test")] * 40, 65535)),
     ("servfail.test", "MX"): ("servfail",),
     ("refused.test", "MX"): ("refused",),
     ("silent.test", "MX"): ("silent",),
@@ -109,6 +110,11 @@ lines, _ = remote("tc.test")
 t.is_([l[1] for l in lines], ["2"], "truncated answer: asked again over TCP, delivered")
 t.ok(("tc.test", 15, "tcp") in dns.queries, "the MX question went over TCP")
 t.is_(len(good.messages) - n0, 1, "one message delivered")
+
+n0 = len(good.messages)
+lines, _ = remote("big.test")
+t.is_([l[1] for l in lines], ["2"], "a 65535-byte answer over TCP: parsed, delivered")
+t.is_(len(good.messages) - n0, 1, "delivered once")
 
 for dom, what in (("servfail.test", "SERVFAIL"), ("refused.test", "REFUSED"), ("garbage.test", "a garbage answer"),
                   ("loop.test", "a CNAME loop")):

@@ -10,6 +10,7 @@ zone maps (name, qtype) to an action:
   ("cnameloop",)                  name -> x.name -> name
   ("servfail",) ("nxdomain",) ("silent",) ("garbage",) ("refused",)
   ("tc", action)                  UDP answer truncated; TCP gives action
+  ("mxpad", [(pref, target)...], size)  MX records padded to size bytes
 Names not in zone: NXDOMAIN. Every query is counted in .queries."""
 import socket
 import struct
@@ -92,6 +93,17 @@ class DNS:
             rc = {"servfail": 2, "refused": 5, "nxdomain": 3}[kind]
             return qid + struct.pack(">HHHHH", 0x8180 | rc, 1, 0, 0, 0) + question
         rrs = []
+        if kind == "mxpad":
+            # MX records, then a TXT record that makes the answer exactly
+            # act[2] bytes long (65535: the largest a TCP answer can be)
+            for pref, target in act[1]:
+                rd = struct.pack(">H", pref) + enc(target)
+                rrs.append(b"\xc0\x0c" + struct.pack(">HHIH", 15, 1, 60, len(rd)) + rd)
+            head = qid + struct.pack(">HHHHH", 0x8180, 1, len(rrs) + 1, 0, 0) + question
+            size = len(head) + sum(len(r) for r in rrs)
+            pad = act[2] - size - 12
+            rrs.append(b"\xc0\x0c" + struct.pack(">HHIH", 16, 1, 60, pad) + b"x" * pad)
+            return head + b"".join(rrs)
         if kind == "mx":
             for pref, target in act[1]:
                 rd = struct.pack(">H", pref) + enc(target)
