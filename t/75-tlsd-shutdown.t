@@ -125,3 +125,28 @@ t.ok(clean, "program exit: clean TLS close")
 rc, took, err = finish(p, 20)
 t.is_(rc, 9, "program's status 9 passed on")
 ts.close()
+
+# hostile bytes where a ClientHello should be: random blobs, truncated and
+# oversized records; each session must end quickly, the program with EOF
+import random  # noqa: E402
+
+rnd = random.Random(4)
+blobs = [bytes(rnd.getrandbits(8) for _ in range(rnd.choice((1, 5, 100, 3000, 70000)))) for _ in range(8)]
+blobs += [b"\x16\x03\x01\xff\xff" + b"A" * 70000,          # record longer than allowed
+          b"\x16\x03\x01\x00\x30" + b"\x01" * 10,           # truncated record
+          b"\x16\x03\x03\x00\x04\x01\x00\x00\x00",          # empty ClientHello
+          b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"]
+bad = 0
+for i, blob in enumerate(blobs):
+    p, s = engine(["-t"], FACTEUR_TLS_HANDSHAKE_TIMEOUT=2)
+    try:
+        s.sendall(blob)
+    except OSError:
+        pass
+    rc, took, err = finish(p, 20)
+    s.close()
+    # 141: the program's greeting met a closed pipe (SIGPIPE), also an end
+    if rc not in (3, 141) or b"AddressSanitizer" in err or b"runtime error" in err:
+        bad += 1
+        t.diag("blob %d (%d bytes): rc=%r %r" % (i, len(blob), rc, err[-300:]))
+t.is_(bad, 0, "%d hostile handshakes: each ends, and so does the program" % len(blobs))
