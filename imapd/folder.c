@@ -558,31 +558,45 @@ static int scan_dirs(struct folder *f, struct mlist *l, int *changed, int *uidsn
 	return 1;
 }
 
+/* SELECT takes what is in new/ into cur/ (the messages are \Recent in this
+ * session); renameat on directory descriptors, since a big delivery batch
+ * means as many renames */
 static void take_new(struct folder *f, struct mlist *l, int *changed)
 {
 	size_t i;
-	str from = STR_ZERO, to = STR_ZERO;
+	str from = STR_ZERO, to = STR_ZERO, d = STR_ZERO;
+	int nfd, cfd;
 
-	for (i = 0; i < l->n; i++) {
+	for (i = 0; i < l->n && !l->m[i].innew; i++) {}
+	if (i == l->n) return;
+	subpath(f, "new", &d);
+	nfd = open(d.s, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	subpath(f, "cur", &d);
+	cfd = open(d.s, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	str_free(&d);
+	if (nfd < 0 || cfd < 0) goto out;
+	for (; i < l->n; i++) {
 		struct msg *m = &l->m[i];
-		struct folder tmp;
 		if (!m->innew) continue;
-		tmp = *f;
-		tmp.names = l->names;
-		uint8_t hi = m->hasinfo;
-		if (!msg_path(&tmp, m, &from)) continue;
-		m->innew = 0;
-		m->hasinfo = 1;
-		if (!msg_path(&tmp, m, &to)) { m->innew = 1; m->hasinfo = hi; continue; }
-		if (rename(from.s, to.s) < 0) {
-			if (errno != ENOENT) { m->innew = 1; m->hasinfo = hi; continue; }
+		str_copy(&from, l->names.s + m->name, m->namelen);
+		if (m->hasinfo) { str_appends(&from, ":2,"); flags_letters(m->flags & ~F_RECENT, &from); }
+		str_copy(&to, l->names.s + m->name, m->namelen);
+		str_appends(&to, ":2,");
+		flags_letters(m->flags & ~F_RECENT, &to);
+		if (!str_0(&from) || !str_0(&to)) break;
+		if (renameat(nfd, from.s, cfd, to.s) < 0) {
+			if (errno != ENOENT) continue;
 			/* someone else took it; the next scan tells where */
 			f->curmt = -1;
 		}
+		m->innew = 0;
 		m->hasinfo = 1;
 		m->flags |= F_RECENT;
 		*changed = 1;
 	}
+out:
+	if (nfd >= 0) close(nfd);
+	if (cfd >= 0) close(cfd);
 	str_free(&from);
 	str_free(&to);
 }
