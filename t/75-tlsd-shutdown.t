@@ -150,3 +150,17 @@ for i, blob in enumerate(blobs):
         bad += 1
         t.diag("blob %d (%d bytes): rc=%r %r" % (i, len(blob), rc, err[-300:]))
 t.is_(bad, 0, "%d hostile handshakes: each ends, and so does the program" % len(blobs))
+
+# a program that writes garbage on the control channel: the engine ends
+for mode, args in (("plaintext", []), ("TLS", ["-t"])):
+    p, s = engine(args)
+    if args:
+        c = ctx.wrap_socket(s, server_hostname="mx.example.org")
+    else:
+        c = s
+    c.recv(100)
+    c.sendall(b"CTL X\r\n")
+    rc, took, err = finish(p, 20)
+    t.ok(rc is not None and b"control protocol violated" in err,
+         "%s: a stray control byte ends the session (%.1f s)" % (mode, took))
+    c.close()

@@ -5,6 +5,7 @@
  *   STARTTLS   "+OK begin TLS", then the STARTTLS steps
  *   SLOWTLS    the same, with half a second between the reply and the 'Y'
  *   INFO       "+OK PROTOCOL CIPHER" of the TLS session
+ *   CTL C      writes the byte C on the control channel (a broken program)
  *   WHOAMI     "+OK uid=U pid=P"
  *   OPEN PATH  "+OK readable" when PATH opens for reading, else "-ERR errno"
  *   ENV NAME   "+OK value" of an environment variable
@@ -70,6 +71,13 @@ int main(int argc, char **argv)
 			if (line.s[0] == 'S' && line.s[1] == 'L') usleep(ECHO_SLOW_US);
 			if (!tlsctl_starttls(&in, &info)) log_fatal(EX_PROTOCOL, "fatal: STARTTLS failed", (char *)0);
 			log_line("tls: ", info.s ? info.s : "", (char *)0);
+		} else if (starts(&line, "CTL ") && line.len == 5) {
+			/* a byte on the control channel, outside the protocol */
+			int fd = tlsctl_fd();
+			if (fd < 0 || !fd_writeall(fd, line.s + 4, 1, ECHO_TIMEOUT_MS))
+				bufout_puts(&out, "-ERR no control channel\r\n");
+			else
+				bufout_puts(&out, "+OK sent\r\n");
 		} else if (str_equals(&line, "INFO")) {
 			if (tlsctl_info(&info)) {
 				bufout_puts(&out, "+OK ");
