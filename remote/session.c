@@ -352,7 +352,10 @@ static int transaction(struct sess *s)
 		cls = smtpreply_class(&s->rep);
 		if (s->rep.code == 421 || cls == 3) { set_lasterr_reply(s); goto next; }
 		if (cls == 2) { rc->accepted = 1; naccepted++; continue; }
-		said(s, &t, cls, 0);
+		/* RFC 5321 4.5.3.1.10: old servers say 552 for "too many
+		 * recipients"; it is to be taken as temporary */
+		if (s->rep.code == 552) cls = 4;
+		said(s, &t, cls, s->rep.code == 552 ? "4.5.3" : 0);
 		decide(rc, cls, &t);
 	}
 	if (!naccepted) goto done;
