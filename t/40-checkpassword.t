@@ -3,6 +3,7 @@
 # lib/auth.c's auth_checkpassword, driven through t/bin/unit-auth.
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -73,6 +74,26 @@ rc, out, err = check(b"alice@example.org\0bad\0", ["/bin/sh", "-c", "echo RAN"])
 t.ok(rc == 1 and b"RAN" not in out, "bad password: PROG not run")
 rc, out, err = check(b"alice@example.org\0alice-secret\0", ["/nonexistent/prog"])
 t.is_(rc, 111, "PROG that cannot run: 111")
+
+# argon2 needs 64 MiB: when it cannot have them the answer is "try again"
+# (111), never "bad password" (1). ASan reserves far more address space
+# than any such limit, so this runs on the plain build only.
+with open(CP, "rb") as f:
+    sanitized = b"__asan_init" in f.read()
+if sanitized or not shutil.which("prlimit"):
+    t.ok(True, "skip: address-space limit test (sanitized build or no prlimit)")
+    t.ok(True, "skip: address-space limit test (sanitized build or no prlimit)")
+else:
+    def check_limited(data):
+        p = subprocess.run(["prlimit", "--as=%d" % (40 << 20), "/bin/sh", "-c",
+                            'exec "$0" "$@" 3<&0 </dev/null', CP],
+                           input=data, env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=30)
+        return p.returncode
+    t.is_(check_limited(b"alice@example.org\0alice-secret\0"), 111,
+          "no memory for argon2: good password gives 111, not 1")
+    t.is_(check_limited(b"nobody@example.org\0x\0"), 111,
+          "no memory for argon2: unknown user gives 111 too (no oracle)")
 
 # unknown users cost about as much as known ones (dummy hash)
 def timed(data, n=3):
