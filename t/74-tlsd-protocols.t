@@ -44,6 +44,8 @@ imap_srv, imap_port = ft.tcpserver([B("facteur-tlsd"), B("facteur-imapd")], home
 imaps_srv, imaps_port = ft.tcpserver([B("facteur-imapd"), "-t"], home, env=env, log=log)
 pop3s_srv, pop3s_port = ft.tcpserver([B("facteur-pop3d"), "-t"], home, env=env, log=log)
 smtps_srv, smtps_port = ft.tcpserver([B("facteur-smtpd"), "-t"], home, env=env, log=log)
+smtp_srv, smtp_port = ft.tcpserver([B("facteur-tlsd"), B("facteur-smtpd")], home, env=env, log=log)
+pop3_srv, pop3_port = ft.tcpserver([B("facteur-tlsd"), B("facteur-pop3d")], home, env=env, log=log)
 
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 ctx.check_hostname = False
@@ -109,6 +111,27 @@ p = subprocess.run(["openssl", "s_client", "-quiet", "-starttls", "imap", "-conn
                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
 t.ok(b"a OK" in p.stdout and b"b OK" in p.stdout, "openssl s_client -starttls imap: LOGIN, LOGOUT")
 
+# --- openssl s_client -starttls smtp and pop3, swaks --tls ---
+p = subprocess.run(["openssl", "s_client", "-quiet", "-starttls", "smtp", "-connect",
+                    "127.0.0.1:%d" % smtp_port],
+                   input=b"EHLO client.example\r\nQUIT\r\n",
+                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+t.ok(b"250" in p.stdout and b"221" in p.stdout and b"STARTTLS" not in p.stdout,
+     "openssl s_client -starttls smtp: EHLO after TLS, no STARTTLS offered again")
+p = subprocess.run(["openssl", "s_client", "-quiet", "-starttls", "pop3", "-connect",
+                    "127.0.0.1:%d" % pop3_port],
+                   input=b"USER alice@example.org\r\nPASS alice-secret\r\nSTAT\r\nQUIT\r\n",
+                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+t.ok(b"+OK 0 0" in p.stdout, "openssl s_client -starttls pop3: login and STAT")
+if shutil.which("swaks"):
+    p = subprocess.run(["swaks", "--server", "127.0.0.1", "--port", str(smtp_port), "--tls",
+                        "--to", USER, "--from", "bob@remote.example", "--helo", "client.example",
+                        "--timeout", "20"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    t.is_(p.returncode, 0, "swaks --tls (STARTTLS): message accepted")
+else:
+    t.ok(True, "# SKIP swaks not installed")
+
 # --- implicit TLS: IMAPS, POP3S, SMTPS, each program running the engine itself ---
 try:
     m = imaplib.IMAP4_SSL("127.0.0.1", imaps_port, ssl_context=ctx, timeout=20)
@@ -151,5 +174,5 @@ else:
 time.sleep(0.3)
 with open(log, "rb") as fh:
     lt = fh.read()
-t.ok(lt.count(b"facteur-tlsd: 127.0.0.1 TLSv1") >= 6, "engine logged each handshake")
+t.ok(lt.count(b"facteur-tlsd: 127.0.0.1 TLSv1") >= 9, "engine logged each handshake")
 t.ok(b"fatal" not in lt, "no fatal error in any program's log")
