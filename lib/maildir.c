@@ -166,8 +166,12 @@ int maildir_uniqname(str *out)
 	gettimeofday(&tv, 0);
 	if (!random_bytes(rnd, sizeof rnd)) return 0;
 	str_clear(out);
-	if (!str_appendu(out, (unsigned long long)tv.tv_sec) || !str_appends(out, ".M") ||
-	    !str_appendu(out, (unsigned long long)tv.tv_usec) || !str_appendc(out, 'P') ||
+	if (!str_appendu(out, (unsigned long long)tv.tv_sec) || !str_appends(out, ".M"))
+		return 0;
+	/* six digits, so that names sort in arrival order within a second */
+	for (i = 100000; i > 1; i /= 10)
+		if ((unsigned long)tv.tv_usec < i && !str_appendc(out, '0')) return 0;
+	if (!str_appendu(out, (unsigned long long)tv.tv_usec) || !str_appendc(out, 'P') ||
 	    !str_appendu(out, (unsigned long long)getpid()) || !str_appendc(out, 'R'))
 		return 0;
 	for (i = 0; i < sizeof rnd; i++)
