@@ -124,11 +124,13 @@ int bufin_fill(bufin *b)
 	return 1;
 }
 
-int bufin_getline(bufin *b, str *line, size_t max)
+int bufin_getline_crlf(bufin *b, str *line, size_t max, int *crlf)
 {
 	int toolong = 0;
+	char last = 0;
 
 	str_clear(line);
+	if (crlf) *crlf = 0;
 	for (;;) {
 		char *nl;
 		size_t take, keep;
@@ -137,6 +139,8 @@ int bufin_getline(bufin *b, str *line, size_t max)
 		if (r <= 0) return r < 0 ? BUF_ERR : BUF_EOF;
 		nl = memchr(b->b + b->p, '\n', b->n - b->p);
 		take = nl ? (size_t)(nl - (b->b + b->p)) + 1 : b->n - b->p;
+		/* the byte before the LF, which may sit in an earlier read */
+		if (nl && take >= 2) last = b->b[b->p + take - 2];
 		keep = take;
 		if (line->len + keep > max) {
 			keep = max > line->len ? max - line->len : 0;
@@ -144,8 +148,17 @@ int bufin_getline(bufin *b, str *line, size_t max)
 		}
 		if (keep && !str_append(line, b->b + b->p, keep)) return BUF_ERR;
 		b->p += take;
-		if (nl) return toolong ? BUF_TOOLONG : BUF_LINE;
+		if (nl) {
+			if (crlf) *crlf = last == '\r';
+			return toolong ? BUF_TOOLONG : BUF_LINE;
+		}
+		if (take) last = b->b[b->p - 1];
 	}
+}
+
+int bufin_getline(bufin *b, str *line, size_t max)
+{
+	return bufin_getline_crlf(b, line, max, 0);
 }
 
 long bufin_get(bufin *b, char *dst, size_t n)

@@ -40,6 +40,10 @@ void bufout_init(bufout *b, int fd, int timeout_ms);
 int bufin_fill(bufin *b);
 /* the line up to LF (bare CR does not end a line), at most max bytes kept */
 int bufin_getline(bufin *b, str *line, size_t max);
+/* the same, and *crlf (when not 0) says whether the line ended in CRLF
+ * even when its tail was cut off for length: SMTP's "\n.\r\n" smuggling
+ * form hides behind an overlong line */
+int bufin_getline_crlf(bufin *b, str *line, size_t max, int *crlf);
 /* up to n raw bytes; returns count, 0 EOF, -1 error */
 long bufin_get(bufin *b, char *dst, size_t n);
 size_t bufin_pending(const bufin *b);    /* bytes buffered, not yet read */

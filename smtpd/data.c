@@ -149,41 +149,6 @@ static void lost_client(struct session *s, int r)
 	log_message(s, "client lost during message");
 }
 
-/* bufin_getline, but it also says whether the line ended in CRLF even
- * when its tail was cut off for length: a bare LF there followed by
- * ".\r\n" must not end the message (the "\n.\r\n" smuggling form) */
-static int data_getline(bufin *b, str *line, size_t max, int *crlf)
-{
-	int toolong = 0;
-	char last = 0;
-
-	str_clear(line);
-	*crlf = 0;
-	for (;;) {
-		char *nl;
-		size_t take, keep;
-		int r = bufin_fill(b);
-
-		if (r <= 0) return r < 0 ? BUF_ERR : BUF_EOF;
-		nl = memchr(b->b + b->p, '\n', b->n - b->p);
-		take = nl ? (size_t)(nl - (b->b + b->p)) + 1 : b->n - b->p;
-		/* the byte before the LF, which may sit in the previous read */
-		if (nl && take >= 2) last = b->b[b->p + take - 2];
-		keep = take;
-		if (line->len + keep > max) {
-			keep = max > line->len ? max - line->len : 0;
-			toolong = 1;
-		}
-		if (keep && !str_append(line, b->b + b->p, keep)) return BUF_ERR;
-		b->p += take;
-		if (nl) {
-			*crlf = last == '\r';
-			return toolong ? BUF_TOOLONG : BUF_LINE;
-		}
-		if (take) last = b->b[b->p - 1];
-	}
-}
-
 /* after "DATA": 354, then dot-stuffed lines until a line ".\r\n" that
  * follows a CRLF (the one after DATA counts) */
 int data_read(struct session *s)
@@ -198,7 +163,7 @@ int data_read(struct session *s)
 	msgscan_init(&s->sc, s->databytes, 1);
 	for (;;) {
 		/* one byte more than the limit, for the dot of a stuffed line */
-		int crlf, r = data_getline(&s->in, &s->line, SMTPD_TEXT_MAX + 1, &crlf);
+		int crlf, r = bufin_getline_crlf(&s->in, &s->line, SMTPD_TEXT_MAX + 1, &crlf);
 		const char *p = s->line.s;
 		size_t n = s->line.len;
 
