@@ -393,7 +393,7 @@ void seqset_resolve(struct seqset *set, uint32_t max)
 		if (r->hi == 0) r->hi = max;
 		if (r->lo > r->hi) { uint32_t t = r->lo; r->lo = r->hi; r->hi = t; }
 	}
-	qsort(set->r, set->n, sizeof *set->r, rcmp);
+	if (set->n > 1) qsort(set->r, set->n, sizeof *set->r, rcmp);
 	for (i = 0; i < set->n; i++) {
 		if (o && set->r[i].lo <= set->r[o - 1].hi + (uint64_t)1) {
 			if (set->r[i].hi > set->r[o - 1].hi) set->r[o - 1].hi = set->r[i].hi;
