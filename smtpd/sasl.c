@@ -154,6 +154,7 @@ out:
 int smtpd_auth(struct session *s, const char *arg, size_t n)
 {
 	size_t ml = 0, i;
+	int r;
 
 	if (!s->helo) { reply(s, RP_NEED_HELO); s->errors++; return 1; }
 	if (s->authuser.len) { reply(s, RP_AUTH_ALREADY); s->errors++; return 1; }
@@ -162,13 +163,19 @@ int smtpd_auth(struct session *s, const char *arg, size_t n)
 	while (ml < n && arg[ml] != ' ') ml++;
 	i = ml;
 	while (i < n && arg[i] == ' ') i++;
-	if (ml == 5 && strncasecmp(arg, "PLAIN", 5) == 0)
-		return auth_plain(s, arg + i, n - i, i < n);
-	if (ml == 5 && strncasecmp(arg, "LOGIN", 5) == 0)
-		return auth_login(s, arg + i, n - i, i < n);
-	reply(s, RP_AUTH_MECH);
-	s->errors++;
-	return 1;
+	if (ml == 5 && strncasecmp(arg, "PLAIN", 5) == 0) {
+		r = auth_plain(s, arg + i, n - i, i < n);
+	} else if (ml == 5 && strncasecmp(arg, "LOGIN", 5) == 0) {
+		r = auth_login(s, arg + i, n - i, i < n);
+	} else {
+		reply(s, RP_AUTH_MECH);
+		s->errors++;
+		return 1;
+	}
+	/* the AUTH line's initial response, or a refused last response, holds
+	 * the password in base64 until the next command would overwrite it */
+	str_wipe(&s->line);
+	return r;
 }
 
 /* submission: MAIL FROM must be the user's own address (a +tag allowed),

@@ -1,6 +1,9 @@
 /* unit tests of facteur-smtpd's parts: the reply table, CIDR matching,
  * the message scanner (smuggling, sizes, loops), SIZE/BDAT numbers. */
+#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "../../smtpd/smtpd-internal.h"
 #include "tap.h"
 
@@ -40,6 +43,28 @@ static int scan_bytes(const char *m)
 	for (i = 0; m[i]; i++) msgscan_feed(&sc, m + i, 1);
 	msgscan_finish(&sc);
 	return msgscan_verdict(&sc);
+}
+
+/* AUTH PLAIN with an initial response: afterwards no copy of the command
+ * line (the password in base64) is left in the session */
+static int auth_line_wiped(void)
+{
+	static struct session s;
+	static const char cmd[] = "AUTH PLAIN AGFAYi5jAHNlY3JldC1wYXNzd29yZA==\r\n";
+	int fd = open("/dev/null", O_RDWR), ok;
+
+	if (fd < 0) return 0;
+	setenv("FACTEUR_BIN", "/nonexistent", 1);    /* the check fails, temporarily */
+	session_init(&s, fd, fd);
+	s.helo = 2;
+	s.loopback = 1;
+	if (!str_copys(&s.line, cmd)) return 0;
+	smtpd_auth(&s, s.line.s + 5, strlen(cmd) - 7);
+	ok = s.line.s == 0 || strstr(s.line.s, "AGFAYi5j") == 0;
+	str_free(&s.line);
+	close(fd);
+	unsetenv("FACTEUR_BIN");
+	return ok;
 }
 
 int main(void)
@@ -100,5 +125,6 @@ int main(void)
 	OK(smtpd_parse_size("99999999999999999999999999", 26, &v) == -1, "huge size overflows");
 	OK(smtpd_parse_size("12a", 3, &v) == 0 && smtpd_parse_size("", 0, &v) == 0, "not numbers");
 	OK(smtpd_parse_size("-1", 2, &v) == 0, "negative");
+	OK(auth_line_wiped(), "AUTH PLAIN initial response not left in the session's line");
 	DONE();
 }
