@@ -20,4 +20,4 @@ FUZZ_IMAP_SRC := imapd/fuzz-imap.c imapd/cmd.c imapd/preauth.c imapd/folder.c im
 t/bin/fuzz-imap: $(FUZZ_IMAP_SRC)
 	@mkdir -p t/bin
 	clang -g -O1 -std=c11 -D_GNU_SOURCE -Ilib -Iimapd -DFACTEUR_HOME_DEFAULT='"/nonexistent"' \
-	  -fsanitize=fuzzer,address,undefined -o $@ $(FUZZ_IMAP_SRC)
+	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $(FUZZ_IMAP_SRC)

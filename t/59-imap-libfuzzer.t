@@ -16,7 +16,7 @@ src = ["imapd/fuzz-imap.c", "imapd/cmd.c", "imapd/preauth.c", "imapd/folder.c", 
        "lib/scan.c", "lib/fmt.c", "lib/fsx.c", "lib/log.c", "lib/mime.c", "lib/mutf7.c", "lib/addr.c",
        "lib/b64.c", "lib/control.c", "lib/tlsctl.c"]
 r = subprocess.run(["clang", "-g", "-O1", "-std=c11", "-D_GNU_SOURCE", "-Ilib", "-Iimapd",
-                    "-DFACTEUR_HOME_DEFAULT=\"/nonexistent\"", "-fsanitize=fuzzer,address,undefined",
+                    "-DFACTEUR_HOME_DEFAULT=\"/nonexistent\"", "-fsanitize=fuzzer,address,undefined", "-fno-sanitize-recover=undefined",
                     "-o", exe] + src, cwd=ft.SRC, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 if r.returncode != 0:
     if b"fuzzer" in r.stdout and (b"cannot find" in r.stdout or b"unsupported" in r.stdout):
