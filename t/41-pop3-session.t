@@ -175,3 +175,10 @@ md = pt.maildir(home)
 pt.put(md, "1700000009.X.host,S=5,W=999", b"Subject: liar\n\nbody\n", mtime=1700000009)
 rc, out, err = pt.session(home, pt.login() + "LIST 1\r\nQUIT\r\n")
 t.is_(pt.status_lines(out)[3], "+OK 1 %d" % len(pt.crlf(b"Subject: liar\n\nbody\n")), "a name whose S= does not match the file: size measured")
+home = pt.instance()
+md = pt.maildir(home)
+liar = b"Subject: liar\n\nno final newline"
+pt.put(md, "1700000010.X.host,S=%d,W=9999999999999999999" % len(liar), liar, mtime=1700000010)
+rc, out, err = pt.session(home, pt.login() + "LIST 1\r\nSTAT\r\nQUIT\r\n")
+t.is_(pt.status_lines(out)[3:5], ["+OK 1 %d" % len(pt.crlf(liar)), "+OK 1 %d" % len(pt.crlf(liar))],
+      "a name whose W= is beyond twice S= (19 digits): size measured, not believed")
