@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "auth.h"
 #include "b64.h"
 #include "control.h"
 #include "imapd-internal.h"
@@ -77,7 +78,12 @@ static int checkpassword(struct sess *s, const str *user, const str *pass)
 	pid = fork();
 	if (pid < 0) { close(pfd[0]); close(pfd[1]); return -1; }
 	if (pid == 0) {
-		char *argv[] = { "facteur-checkpassword", "facteur-imapd", "-m", 0 };
+		str cp = STR_ZERO, me = STR_ZERO;
+		char *argv[4];
+		/* our own programs: $FACTEUR_BIN, next to this one, or PATH */
+		if (!auth_findprog("facteur-checkpassword", &cp) || !auth_findprog("facteur-imapd", &me) ||
+		    !str_0(&cp) || !str_0(&me)) _exit(111);
+		argv[0] = cp.s; argv[1] = me.s; argv[2] = "-m"; argv[3] = 0;
 		close(pfd[1]);
 		if (pfd[0] != 3) { if (dup2(pfd[0], 3) < 0) _exit(111); close(pfd[0]); }
 		setenv("FACTEUR_IMAP_TAG", s->c.tag, 1);

@@ -102,3 +102,12 @@ try:
 except imaplib.IMAP4.error as e:
     t.ok("AUTHENTICATIONFAILED" in str(e), "unknown user refused")
 c.shutdown()
+
+# the programs are found next to facteur-imapd when PATH does not have them (systemd)
+env = ft.env_for(home, FACTEUR_BIN=None)
+env["PATH"] = "/usr/bin:/bin"
+p2, port2 = ft.tcpserver([ft.bin_path("facteur-imapd")], home, env=env)
+c = imaplib.IMAP4("127.0.0.1", port2)
+typ, data = c.login("alice@example.org", "alice-secret")
+t.is_(typ, "OK", "login with facteur's programs not in PATH")
+c.logout()
