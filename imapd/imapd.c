@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include "auth.h"
 #include "control.h"
 #include "exitcodes.h"
 #include "imapd-internal.h"
@@ -114,10 +115,12 @@ int main(int argc, char **argv)
 	if (implicit && !tlsctl_active()) {
 		char **nargv = calloc((size_t)argc + 3, sizeof *nargv);
 		int i;
-		if (!nargv) log_fatal(EX_OSERR, "fatal: out of memory", (char *)0);
-		nargv[0] = "facteur-tlsd";
+		str tlsd = STR_ZERO, me = STR_ZERO;
+		if (!nargv || !auth_findprog("facteur-tlsd", &tlsd) || !auth_findprog("facteur-imapd", &me) ||
+		    !str_0(&tlsd) || !str_0(&me)) log_fatal(EX_OSERR, "fatal: out of memory", (char *)0);
+		nargv[0] = tlsd.s;
 		nargv[1] = "-t";
-		nargv[2] = "facteur-imapd";
+		nargv[2] = me.s;
 		for (i = 1; i < argc; i++) nargv[i + 2] = argv[i];
 		execvp(nargv[0], nargv);
 		log_fatalsys(EX_UNAVAILABLE, "fatal: unable to run facteur-tlsd", (char *)0);
