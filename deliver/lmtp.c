@@ -245,6 +245,17 @@ static void all_rcpts(struct lmtp *s, const char *text)
 	for (i = 0; i < s->nrcpt; i++) reply(s, text, 0, 0);
 }
 
+/* 452/552 say "storage" (RFC 5321 4.2.2): only for a full mailbox or
+ * mail system and a message too large (RFC 3463 X.2.2, X.2.3, X.3.1,
+ * X.3.4), not for every X.2.x or X.3.x (a failing program is 550 5.3.0) */
+static int storage_status(const char *st)
+{
+	const char *tail = st[0] ? st + 1 : st;
+
+	return !strcmp(tail, ".2.2") || !strcmp(tail, ".2.3") || !strcmp(tail, ".3.1") ||
+	       !strcmp(tail, ".3.4");
+}
+
 static void deliver_each(struct lmtp *s, int fd, const str *id)
 {
 	struct dlv d;
@@ -262,8 +273,8 @@ static void deliver_each(struct lmtp *s, int fd, const str *id)
 		int code = dlv_recipient(&d, r, l);
 		const char *num;
 		if (code == 0) num = "250 ";
-		else if (sysexit_temporary(code)) num = d.status[2] == '2' && d.status[4] == '2' ? "452 " : "451 ";
-		else num = d.status[2] == '2' || d.status[2] == '3' ? "552 " : "550 ";
+		else if (sysexit_temporary(code)) num = storage_status(d.status) ? "452 " : "451 ";
+		else num = storage_status(d.status) ? "552 " : "550 ";
 		bufout_puts(&s->out, num);
 		bufout_puts(&s->out, d.status);
 		bufout_puts(&s->out, " <");

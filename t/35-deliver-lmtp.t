@@ -91,6 +91,18 @@ t.ok(r[-3].startswith("250 2.0.0 <alice@example.org>") and r[-2].startswith("451
 t.is_(len(box("alice")), na + 1, "alice got it")
 os.chmod(dave, 0o700)
 
+# a permanent failure that is no storage problem is 550, not 552: dave's
+# rules file runs a program that exits 100 (5.3.0)
+rules = os.path.join(dave, ".qmail")
+with open(rules, "w") as f:
+    f.write("|exit 100\n")
+os.chown(rules, os.stat(dave).st_uid, os.stat(dave).st_gid)
+os.chmod(rules, 0o600)
+r = session(b"LHLO c\r\nMAIL FROM:<s@example.net>\r\nRCPT TO:<dave@example.org>\r\n"
+            b"DATA\r\nSubject: prog\r\n\r\nx\r\n.\r\nQUIT\r\n")
+t.ok(r[-2].startswith("550 5.3.0 <dave@example.org>"), "program refusing the message: 550 5.3.0, not 552 (%s)" % r[-2])
+os.unlink(rules)
+
 # smuggling: only CRLF.CRLF ends DATA
 for name, payload in (("\\n.\\n", b"a\n.\n"), ("\\n.\\r\\n", b"a\n.\r\n"), ("\\r\\n.\\n", b"a\r\n.\n"), ("\\r.\\r", b"a\r.\r")):
     na = len(box("alice"))
