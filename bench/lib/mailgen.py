@@ -122,10 +122,11 @@ class Generator:
 
 
 def write_maildir(maildir, count, uid, gid, seed=1, flags=None, body_size=None,
-                  needles=None, t0=1764000000):
-    """Writes count messages into maildir/cur; returns total bytes written.
-    flags(i) gives the Maildir flags of message i; needles maps i to a word
-    put in that message's body (for SEARCH BODY)."""
+                  needles=None, t0=1764000000, max_bytes=None):
+    """Writes count messages into maildir/cur, or fewer once max_bytes are
+    written; returns (bytes, messages) written. flags(i) gives the Maildir
+    flags of message i; needles maps i to a word put in that message's body
+    (for SEARCH BODY)."""
     g = Generator(seed)
     for sub in ("cur", "new", "tmp"):
         d = os.path.join(maildir, sub)
@@ -134,7 +135,10 @@ def write_maildir(maildir, count, uid, gid, seed=1, flags=None, body_size=None,
     os.chown(maildir, uid, gid)
     cur = os.path.join(maildir, "cur")
     total = 0
+    i = 0
     for i in range(count):
+        if max_bytes is not None and total >= max_bytes:
+            return total, i
         data = g.message(i, body_size=body_size, needle=(needles or {}).get(i))
         crlf = len(data) + data.count(b"\n")
         fl = flags(i) if flags else "S"
@@ -147,4 +151,4 @@ def write_maildir(maildir, count, uid, gid, seed=1, flags=None, body_size=None,
         finally:
             os.close(fd)
         total += len(data)
-    return total
+    return total, count
