@@ -25,6 +25,7 @@
 #define IMAP_TIMEOUT_MS  (30 * 60 * 1000) /* RFC 9051 5.4: at least 30 minutes */
 #define IMAP_PREAUTH_TIMEOUT_MS (60 * 1000)
 #define IMAP_IDLE_MAX_S  (29 * 60)
+#define IMAP_IDLE_PER_USER     20        /* sessions in IDLE at once, per Maildir */
 #define IMAP_BAD_MAX           20        /* BAD replies before BYE */
 #define IMAP_NAME_MAX         250        /* mailbox name bytes: "." + name is one file name (255) */
 #define IMAP_KEYWORDS          25        /* a-y in file names: 6 + 25 + Recent = 32 bits */

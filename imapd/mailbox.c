@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -856,14 +857,36 @@ static void cmd_enable(struct sess *s)
 
 /* IDLE (RFC 2177): inotify on new/ and cur/, and a one-second poll as a
  * fallback and for changes inotify cannot see (another host over NFS) */
+/* one of IMAP_IDLE_PER_USER slots, each an flock on a file in the Maildir,
+ * held while the session idles; -1 when all are taken */
+static int idle_slot(struct sess *s)
+{
+	str p = STR_ZERO;
+	unsigned i;
+	int fd = -1;
+
+	for (i = 0; i < IMAP_IDLE_PER_USER && fd < 0; i++) {
+		str_copy(&p, s->maildir.s, s->maildir.len);
+		str_appends(&p, "facteur-idle.");
+		str_appendu(&p, i);
+		if (!str_0(&p)) break;
+		fd = open(p.s, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) { close(fd); fd = -1; }
+	}
+	str_free(&p);
+	return fd;
+}
+
 static int cmd_idle(struct sess *s)
 {
-	int ino = -1;
+	int ino = -1, slot;
 	time_t start = time(0);
 	str line = STR_ZERO;
 	int r = 0;
 
 	if (!tok_end(s)) { bad(s, "IDLE takes no arguments"); return 0; }
+	slot = idle_slot(s);
+	if (slot < 0) { reply(s, "NO", "[LIMIT] too many IDLE sessions for this user"); return 0; }
 	put(s, "+ idling\r\n");
 	bufout_flush(&s->out);
 	if (s->state == S_SELECTED) {
@@ -906,6 +929,7 @@ static int cmd_idle(struct sess *s)
 		break;
 	}
 	if (ino >= 0) close(ino);
+	close(slot);
 	str_free(&line);
 	return r;
 }

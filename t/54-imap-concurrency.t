@@ -170,3 +170,20 @@ races = [{u: s for u, s in d.items() if s.startswith(b"race")} for d in seen]
 t.ok(all(len(r) == 30 for r in races), "every session saw all 30: %r" % [len(r) for r in races])
 t.ok(races[0] == races[1] == races[2], "all sessions agree on the UIDs")
 t.is_(len(set(races[0].values())), 30, "no UID given twice")
+
+# IDLE sessions per user are bounded (20)
+socks = []
+replies = []
+for i in range(21):
+    s = socket.create_connection(("127.0.0.1", port), timeout=15)
+    f = s.makefile("rb")
+    f.readline()
+    s.sendall(b"a LOGIN alice@example.org alice-secret\r\nb IDLE\r\n")
+    f.readline()
+    replies.append(f.readline())
+    socks.append((s, f))
+t.ok(all(r.startswith(b"+ ") for r in replies[:20]), "20 IDLE sessions accepted")
+t.like(replies[20], b"b NO [LIMIT]", "the 21st is refused")
+for s, f in socks:
+    s.sendall(b"DONE\r\nc LOGOUT\r\n")
+    s.close()
