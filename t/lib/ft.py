@@ -61,6 +61,8 @@ class TAP:
         if self.n >= 0:
             print("1..%d" % self.n, flush=True)
             if self.failed:
+                sys.stdout.flush()
+                _cleanup()          # os._exit skips the other exit handlers
                 os._exit(1)
 
 
