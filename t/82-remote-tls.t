@@ -5,6 +5,7 @@ control/tlspolicy none|encrypt|verify (verify against a test CA given
 through SSL_CERT_FILE, with the host name checked), a broken handshake
 retried in plaintext under the default policy."""
 import importlib.util
+import atexit
 import os
 import ssl
 import subprocess
@@ -26,6 +27,17 @@ rp = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(rp)
 
 t = ft.TAP()
+
+
+def _cleanup_first():
+    """ft.TAP's exit hook leaves with os._exit when a test failed, before
+    ft's own cleanup could stop the servers this test started: stop them
+    first (registered after TAP, so it runs before it)."""
+    ft._cleanup()
+    del ft._cleanups[:]
+
+
+atexit.register(_cleanup_first)
 top = ft.tempdir()
 os.chmod(top, 0o755)
 home = os.path.join(top, "home")

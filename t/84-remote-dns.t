@@ -4,6 +4,7 @@
 (retried over TCP), SERVFAIL, REFUSED, silence, garbage, CNAME loops and
 chains, the null MX (RFC 7505), AAAA records and IPv6 peers."""
 import importlib.util
+import atexit
 import os
 import socket
 import subprocess
@@ -32,6 +33,17 @@ def load(name, file):
 rp = load("remotepeer", "remote-peer.py")
 rd = load("remotedns", "remote-dns.py")
 t = ft.TAP()
+
+
+def _cleanup_first():
+    """ft.TAP's exit hook leaves with os._exit when a test failed, before
+    ft's own cleanup could stop the servers this test started: stop them
+    first (registered after TAP, so it runs before it)."""
+    ft._cleanup()
+    del ft._cleanups[:]
+
+
+atexit.register(_cleanup_first)
 top = ft.tempdir()
 os.chmod(top, 0o755)
 home = os.path.join(top, "home")

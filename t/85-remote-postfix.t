@@ -6,6 +6,7 @@ used (Postfix's Received header says so), PIPELINING is used, and a
 message over Postfix's SIZE is refused with 5.3.4 before MAIL. And the
 other way: Postfix relays a message to facteur-smtpd (tcpserver, with
 facteur-send and facteur-local behind it) into alice's Maildir."""
+import atexit
 import os
 import pwd
 import shutil
@@ -25,6 +26,17 @@ if os.geteuid() == 0:
         os.environ["FACTEUR_USER"] = "nobody"
 
 t = ft.TAP()
+
+
+def _cleanup_first():
+    """ft.TAP's exit hook leaves with os._exit when a test failed, before
+    ft's own cleanup could stop the servers this test started: stop them
+    first (registered after TAP, so it runs before it)."""
+    ft._cleanup()
+    del ft._cleanups[:]
+
+
+atexit.register(_cleanup_first)
 if os.geteuid() != 0:
     t.skip_all("not root: Postfix's master needs root")
 if not shutil.which("postfix") and not os.path.exists("/usr/sbin/postfix"):

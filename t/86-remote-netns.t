@@ -6,6 +6,7 @@ facteur-send -> facteur-remote -> (MX lookup, STARTTLS) -> facteur-smtpd
 -> facteur-queue -> facteur-send -> facteur-local. Mail both ways, an
 unknown user bounced back to the sender, and B down: retried and
 delivered once B is back. Needs root (ip netns)."""
+import atexit
 import os
 import shutil
 import subprocess
@@ -15,6 +16,17 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 import ft
 
 t = ft.TAP()
+
+
+def _cleanup_first():
+    """ft.TAP's exit hook leaves with os._exit when a test failed, before
+    ft's own cleanup could stop the servers this test started: stop them
+    first (registered after TAP, so it runs before it)."""
+    ft._cleanup()
+    del ft._cleanups[:]
+
+
+atexit.register(_cleanup_first)
 if os.geteuid() != 0:
     t.skip_all("not root: network namespaces need root")
 for prog in ("ip", "tcpserver", "dnsmasq"):

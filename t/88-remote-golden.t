@@ -4,6 +4,7 @@ with the next reply of t/data/remote-NAME.in; what facteur-remote sent
 (commands and message, CRLF shown as line ends, the empty line as a
 space) and the lines it printed must equal t/data/remote-NAME.ref."""
 import glob
+import atexit
 import os
 import socket
 import subprocess
@@ -20,6 +21,17 @@ if os.geteuid() == 0:
         os.environ["FACTEUR_USER"] = "nobody"
 
 t = ft.TAP()
+
+
+def _cleanup_first():
+    """ft.TAP's exit hook leaves with os._exit when a test failed, before
+    ft's own cleanup could stop the servers this test started: stop them
+    first (registered after TAP, so it runs before it)."""
+    ft._cleanup()
+    del ft._cleanups[:]
+
+
+atexit.register(_cleanup_first)
 top = ft.tempdir()
 os.chmod(top, 0o755)
 home = os.path.join(top, "home")
