@@ -780,11 +780,29 @@ int msg_stat(const struct folder *f, struct msg *m)
 	char prev = 0;
 
 	if (m->size != (uint64_t)-1 && m->idate >= 0) return 1;
+	/* ",W=" in the name (lib/maildir, Dovecot) is the CRLF size already */
+	if (m->size == (uint64_t)-1) {
+		const char *nm = f->names.s + m->name, *w;
+		size_t n = m->namelen;
+		for (w = nm; w + 3 <= nm + n; w++)
+			if (w[0] == ',' && w[1] == 'W' && w[2] == '=') {
+				unsigned long long v;
+				size_t u = scan_ulong(w + 3, (size_t)(nm + n - w - 3), &v);
+				if (u && (w + 3 + u == nm + n || w[3 + u] == ',')) size = v;
+				break;
+			}
+	}
 	if (!msg_path(f, m, &p)) { str_free(&p); return 0; }
 	fd = open(p.s, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	str_free(&p);
 	if (fd < 0) return 0;
 	if (fstat(fd, &st) < 0) { close(fd); return 0; }
+	if (size || m->size != (uint64_t)-1) {
+		close(fd);
+		if (m->size == (uint64_t)-1) m->size = size;
+		m->idate = (int64_t)st.st_mtime;
+		return 1;
+	}
 	while ((r = read(fd, b, sizeof b)) > 0) {
 		ssize_t i;
 		for (i = 0; i < r; i++) {
@@ -871,7 +889,12 @@ int folder_deliver(struct sess *s, const char *dir, const char *data, size_t n,
 	int fd, ok = 0;
 
 	if (!uniq_make(&id)) return 0;
-	str_appends(&id, ",S="); str_appendu(&id, n);
+	{
+		size_t i, bare = 0;
+		for (i = 0; i < n; i++) if (data[i] == '\n' && (i == 0 || data[i - 1] != '\r')) bare++;
+		str_appends(&id, ",S="); str_appendu(&id, n);
+		str_appends(&id, ",W="); str_appendu(&id, n + bare);
+	}
 	str_copy(name, id.s, id.len);
 	str_copys(&tmp, dir); str_appends(&tmp, "tmp/"); str_append(&tmp, id.s, id.len); str_0(&tmp);
 	str_copys(&dst, dir); str_appends(&dst, "cur/"); str_append(&dst, id.s, id.len);

@@ -305,3 +305,12 @@ t.ok("* BYE" in out, "a second literal too large ends the session")
 m3 = b"Subject: \xc3\xa9t\xc3\xa9\r\n\r\nx\r\n"
 rc, out, err = imap(md5, b"a ENABLE UTF8=ACCEPT\r\nb APPEND Drafts UTF8 (~{%d+}\r\n%s)\r\nc STATUS Drafts (MESSAGES)\r\nz LOGOUT\r\n" % (len(m3), m3))
 t.ok(re.search(r"^b OK \[APPENDUID \d+ 3\]", out, re.M), "APPEND UTF8 (literal8)")
+
+# sizes come from ",W=" in the name when it is there (lib/maildir, Dovecot): no file read
+md6 = mkmaildir()
+put(md6, "cur", "1.M1.h,S=20,W=22:2,S", b"Subject: w\n\nbody\nx\n")
+put(md6, "cur", "2.M2.h:2,S", b"Subject: w\n\nbody\nx\n")
+rc, out, err = imap(md6, "a SELECT INBOX\r\nb FETCH 1:2 (RFC822.SIZE)\r\nz LOGOUT\r\n")
+t.ok("* 1 FETCH (RFC822.SIZE 22)" in out and "* 2 FETCH (RFC822.SIZE 22)" in out, "size from W= and from counting agree")
+idx = open(os.path.join(md6, "facteur-uidlist")).read()
+t.ok(re.search(r"^1 \d+ 22 ", idx, re.M), "cached in the index")
