@@ -64,7 +64,7 @@ def openssl(*args):
 # a test CA and two server certificates signed by it
 openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
         "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=facteur test CA")
-for name in ("example.net", "other.test"):
+for name in ("example.net", "other.test", "mx.example.net"):
     openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
             "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + name)
     with open(os.path.join(top, name + ".ext"), "w") as f:
@@ -87,8 +87,8 @@ control("remotetimeout", "3\n")
 MSG = b"Subject: tls\n\nsecret body\n"
 
 
-def remote(peer, rcpts=("a@example.net",), policy=None, cafile=None):
-    control("smtproutes", "example.net 127.0.0.1:%d\n" % peer.port)
+def remote(peer, rcpts=("a@example.net",), policy=None, cafile=None, route=None):
+    control("smtproutes", (route or "example.net 127.0.0.1:%d\n") % peer.port)
     control("tlspolicy", policy)
     mf = os.path.join(top, "msg")
     with open(mf, "wb") as f:
@@ -176,3 +176,19 @@ t.is_([l[1] for l in lines], ["2"], "454 to STARTTLS, policy may: plaintext on t
 p = rp.Peer({"tls": server_ctx("example.net"), "starttls_reply": b"454 4.7.0 TLS not available\r\n"})
 rc, lines, err = remote(p, policy="example.net encrypt\n")
 t.ok(lines and lines[0][1] == "4" and "454" in lines[0][2], "454 to STARTTLS, policy encrypt: temporary")
+
+# verify against the route's host name: [mx.example.net] resolved by DNS
+spec = importlib.util.spec_from_file_location("remotedns", os.path.join(os.path.dirname(__file__), "data", "remote-dns.py"))
+rd = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(rd)
+dns = rd.DNS({("mx.example.net", "A"): ("a", ["127.0.0.1"]), ("mx.example.net", "AAAA"): ("a", [])})
+control("nameservers", "127.0.0.1:%d\n" % dns.port)
+ca = os.path.join(top, "ca.pem")
+p = rp.Peer({"tls": server_ctx("mx.example.net")})
+rc, lines, err = remote(p, policy="example.net verify\n", cafile=ca, route="example.net [mx.example.net]:%d\n")
+t.is_([l[1] for l in lines], ["2"], "policy verify: the certificate names the route's host")
+p = rp.Peer({"tls": server_ctx("example.net")})
+rc, lines, err = remote(p, policy="example.net verify\n", cafile=ca, route="example.net [mx.example.net]:%d\n")
+t.ok(lines and lines[0][1] == "4" and "4.7.5" in lines[0][2],
+     "policy verify: a certificate for the domain, not the host, is refused")
+dns.stop()
