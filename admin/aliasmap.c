@@ -33,17 +33,6 @@ static void bad(struct alias_ctx *c, const char *what, const char *why)
 	log_line("fatal: control/aliases line ", b, ": ", what, why ? ": " : "", why ? why : "", (char *)0);
 }
 
-static int has(const str *list, const char *s, size_t n)
-{
-	size_t j = 0;
-	while (j < list->len) {
-		size_t l = strlen(list->s + j);
-		if (l == n && memcmp(list->s + j, s, n) == 0) return 1;
-		j += l + 1;
-	}
-	return 0;
-}
-
 static int trimmed(const char **s, size_t *n)
 {
 	while (*n && (**s == ' ' || **s == '\t')) { (*s)++; (*n)--; }
@@ -70,7 +59,7 @@ static int entry(struct alias_ctx *c, const char *s, size_t n)
 		if (r < 0) { log_line("fatal: unable to read control/domains: ", strerror(errno), (char *)0); return 0; }
 		if (r == 0) { bad(c, c->key.s, "not in a local domain (control/domains)"); return 0; }
 	}
-	if (has(&c->keys, c->key.s, c->key.len)) { bad(c, c->key.s, "alias listed twice"); return 0; }
+	if (str_list_has(&c->keys, c->key.s, c->key.len)) { bad(c, c->key.s, "alias listed twice"); return 0; }
 	if (!str_append(&c->keys, c->key.s, c->key.len) || !str_appendc(&c->keys, 0)) return 0;
 	str_clear(&c->val);
 	p = colon + 1;
@@ -95,7 +84,7 @@ static int entry(struct alias_ctx *c, const char *s, size_t n)
 			bad(c, c->key.s, "the alias points to itself");
 			return 0;
 		}
-		if (has(&c->val, c->tmp.s, c->tmp.len)) continue;
+		if (str_list_has(&c->val, c->tmp.s, c->tmp.len)) continue;
 		if (++count > ADM_ALIAS_TARGETS) { bad(c, c->key.s, "more than 1000 targets"); return 0; }
 		if (!str_append(&c->val, c->tmp.s, c->tmp.len) || !str_appendc(&c->val, 0)) return 0;
 	}

@@ -100,22 +100,9 @@ static int fail_sys(struct dlv *d, int e, const char *what, const char *addr)
 	return code;
 }
 
-/* a NUL-separated set */
-static int set_has(const str *set, const char *s, size_t n)
-{
-	size_t i = 0;
-
-	while (i < set->len) {
-		size_t l = strlen(set->s + i);
-		if (l == n && memcmp(set->s + i, s, n) == 0) return 1;
-		i += l + 1;
-	}
-	return 0;
-}
-
 static int set_add(str *set, const char *s, size_t n)
 {
-	if (set_has(set, s, n)) return 1;
+	if (str_list_has(set, s, n)) return 1;
 	return str_append(set, s, n) && str_appendc(set, 0);
 }
 
@@ -141,7 +128,7 @@ static int add_forward(struct dlv *d, const char *addr, size_t n)
 {
 	size_t i = 0, last = 0;
 
-	if (set_has(&d->forwards, addr, n)) return 0;
+	if (str_list_has(&d->forwards, addr, n)) return 0;
 	if (d->nforwards >= DLV_FORWARDS_MAX)
 		return dlv_fail(d, EX_UNAVAILABLE, "5.4.6", "too many forwarding targets", 0);
 	if (!set_add(&d->forwards, addr, n)) return fail_nomem(d);
@@ -331,7 +318,7 @@ static int deliver_mailbox(struct dlv *d, const char *rcpt, const char *maildir,
 	struct rules *rs = 0;
 	int fd, r, code;
 
-	if (set_has(&d->done, rcpt, strlen(rcpt))) return 0;  /* alias listed it twice */
+	if (str_list_has(&d->done, rcpt, strlen(rcpt))) return 0;  /* alias listed it twice */
 	if (!set_add(&d->done, rcpt, strlen(rcpt))) return fail_nomem(d);
 	fd = maildir_open(maildir, 1);
 	if (fd < 0) {

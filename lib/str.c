@@ -97,3 +97,15 @@ int str_equals(const str *x, const char *s)
 	size_t n = strlen(s);
 	return x->len == n && (n == 0 || memcmp(x->s, s, n) == 0);
 }
+
+int str_list_has(const str *x, const char *s, size_t n)
+{
+	size_t i = 0;
+
+	while (i < x->len) {
+		size_t l = strnlen(x->s + i, x->len - i);
+		if (l == n && memcmp(x->s + i, s, n) == 0) return 1;
+		i += l + 1;
+	}
+	return 0;
+}

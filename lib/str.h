@@ -27,5 +27,7 @@ void str_free(str *x);                    /* wipe nothing, release memory */
 void str_wipe(str *x);                    /* zero the bytes then release (secrets) */
 void str_lower(str *x);                   /* ASCII lowercase in place */
 int str_equals(const str *x, const char *s); /* 1 when bytes equal s exactly */
+/* 1 when x, a list of NUL-terminated items, holds s[0..n) as one item */
+int str_list_has(const str *x, const char *s, size_t n);
 
 #endif

@@ -112,6 +112,29 @@ int main(void)
 		str_free(&line);
 		close(fds[0]); close(fds[1]);
 	}
+	if (pipe(fds) == 0) {
+		bufin in;
+		str line = STR_ZERO;
+		const char *data = "abcdefgh\r\nabcdefgh\n.\r\n";
+		int crlf = 7;
+		if (write(fds[1], data, strlen(data)) < 0) return 1;
+		close(fds[1]);
+		bufin_init(&in, fds[0], 1000, 0);
+		OK(bufin_getline_crlf(&in, &line, 4, &crlf) == BUF_TOOLONG && crlf == 1, "getline_crlf: cut-off line still known to end in CRLF");
+		OK(bufin_getline_crlf(&in, &line, 4, &crlf) == BUF_TOOLONG && crlf == 0, "getline_crlf: cut-off line ending in a bare LF");
+		OK(bufin_getline_crlf(&in, &line, 4, &crlf) == BUF_LINE && crlf == 1 && str_equals(&line, ".\r\n"), "getline_crlf: short CRLF line");
+		OK(bufin_getline_crlf(&in, &line, 4, &crlf) == BUF_EOF && crlf == 0, "getline_crlf: EOF");
+		str_free(&line);
+		close(fds[0]);
+	}
+	{
+		str l = STR_ZERO;
+		str_append(&l, "ab\0c\0\0d", 7);
+		OK(str_list_has(&l, "c", 1) && str_list_has(&l, "ab", 2) && str_list_has(&l, "", 0) && str_list_has(&l, "d", 1),
+		   "str_list_has finds every item, the last one without its NUL too");
+		OK(!str_list_has(&l, "a", 1) && !str_list_has(&l, "b", 1) && !str_list_has(&l, "abc", 3), "str_list_has: no prefixes or joins");
+		str_free(&l);
+	}
 	str_free(&s);
 	DONE();
 }
