@@ -8,8 +8,8 @@
  * alone, as with Dovecot. In cur/ the name ends ":2,FLAGS".
  *
  * Safety: the Maildir and its cur/ new/ tmp/ must be real directories (not
- * symlinks), owned by the effective uid and not writable by group or
- * others; every file is created O_CREAT|O_EXCL|O_NOFOLLOW. All failures
+ * symlinks), owned by the effective uid and not writable by others (a
+ * group the admin chose may share it, as the man pages say); every file is created O_CREAT|O_EXCL|O_NOFOLLOW. All failures
  * return -1 or 0 with errno set, so the caller sorts them with errclass.h:
  * ELOOP a symlink, EPERM unsafe ownership or mode, ENOSPC/EDQUOT/EIO... */
 #ifndef FACTEUR_MAILDIR_H
