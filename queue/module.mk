@@ -17,3 +17,9 @@ bin/facteur-qstat: queue/qstat.o queue/qfile.o $(LIBFACTEUR)
 bin/facteur-sendmail: queue/sendmail.o queue/inject.o queue/qfile.o $(LIBFACTEUR)
 	@mkdir -p bin
 	$(LINK) $^
+
+TESTPROGS += t/bin/unit-queue
+
+t/bin/unit-queue: queue/unit-queue.o queue/qfile.o queue/inject.o $(LIBFACTEUR)
+	@mkdir -p t/bin
+	$(LINK) $^
