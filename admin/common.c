@@ -61,13 +61,6 @@ int adm_lock(void)
 	return 1;   /* the descriptor stays open until exit: that is the lock */
 }
 
-static int is_atext(unsigned char c)
-{
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-		return 1;
-	return c && strchr("!#$%&'*+-/=?^_`{|}~", c) != 0;
-}
-
 /* a local part that can be a directory name and a map key */
 static int local_ok(const char *s, size_t n, int allow_plus, const char **why)
 {
@@ -82,7 +75,7 @@ static int local_ok(const char *s, size_t n, int allow_plus, const char **why)
 		if (c == '/') { *why = "'/' in local part"; return 0; }
 		if (c == '%' || c == '!') { *why = "'%' or '!' in local part (relay tricks)"; return 0; }
 		if (c == '+' && !allow_plus) { *why = "'+' in local part (it separates the +tag)"; return 0; }
-		if (c != '.' && !is_atext(c)) { *why = "local part must be a dot-atom of ASCII letters, digits and !#$&'*+-=?^_`{|}~"; return 0; }
+		if (c != '.' && !addr_atext(c)) { *why = "local part must be a dot-atom of ASCII letters, digits and !#$&'*+-=?^_`{|}~"; return 0; }
 	}
 	return 1;
 }

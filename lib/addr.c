@@ -4,7 +4,7 @@
 #include <string.h>
 #include "addr.h"
 
-static int is_atext(unsigned char c)
+int addr_atext(unsigned char c)
 {
 	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
 		return 1;
@@ -114,7 +114,7 @@ static size_t parse_local(const char *s, size_t n, unsigned flags, int *quoted)
 		while (i < n) {
 			unsigned char c = (unsigned char)s[i];
 			if (c >= 0x80 && (flags & ADDR_F_UTF8)) { i++; continue; }
-			if (!is_atext(c)) break;
+			if (!addr_atext(c)) break;
 			i++;
 		}
 		if (i == start) return 0;         /* empty atom: leading or double dot */

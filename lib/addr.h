@@ -38,6 +38,8 @@ int addr_parse_path(const char *s, size_t n, unsigned flags, struct addr *a, siz
 int addr_domain_ok(const char *s, size_t n, unsigned flags);
 /* an address literal "[1.2.3.4]" or "[IPv6:...]" */
 int addr_literal_ok(const char *s, size_t n);
+/* an RFC 5322 atext byte (ASCII letters, digits, !#$%&'*+-/=?^_`{|}~) */
+int addr_atext(unsigned char c);
 /* 1 when the local part holds relay tricks: '%', '!', or a quoted '@' */
 int addr_tricky_local(const struct addr *a);
 const char *addr_strerror(int code);     /* "5.1.3 ..." reply text */
