@@ -295,6 +295,7 @@ void qreason_clean(str *r)
 		unsigned char c = (unsigned char)r->s[i];
 		if (c < 0x20 || c >= 0x7f) r->s[i] = '?';
 	}
+	if (r->s) r->s[r->len] = 0;   /* callers log it as a C string */
 }
 
 static int executable(const char *p)
