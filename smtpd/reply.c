@@ -60,6 +60,7 @@ static const char *const table[RP_COUNT] = {
 	[RP_AUTH_TOOLONG]  = "500 5.5.6 authentication exchange line too long",
 	[RP_AUTH_TOO_MANY] = "421 4.7.0 too many authentication failures, closing connection",
 	[RP_SENDER_NOT_OWNED] = "553 5.7.1 sender address not owned by the authenticated user",
+	[RP_TOO_MANY_BADRCPT] = "421 4.7.0 too many refused recipients, closing connection",
 };
 
 const char *reply_text(enum reply_id id)

@@ -300,6 +300,14 @@ static int do_rcpt(struct session *s, const char *arg, size_t n)
 		         "> ", reply_text(r), (char *)0);
 	}
 	reply(s, r);
+	if ((r == RP_NO_SUCH_USER || r == RP_RELAY_DENIED || r == RP_RELAY_TRICK) &&
+	    ++s->badrcpts >= SMTPD_BADRCPT_MAX) {
+		reply(s, RP_TOO_MANY_BADRCPT);
+		s->hangup = "too many refused recipients";
+		str_free(&canon);
+		addr_free(&ad);
+		return 0;
+	}
 out:
 	str_free(&canon);
 	addr_free(&ad);

@@ -20,6 +20,9 @@
 #define SMTPD_RCPT_MAX       100      /* RFC 5321 4.5.3.1.8: at least 100 */
 #define SMTPD_ERRORS_MAX     6        /* protocol errors before 421 */
 #define SMTPD_AUTHFAIL_MAX   3        /* failed AUTH before 421 */
+#define SMTPD_BADRCPT_MAX    30       /* refused RCPTs (unknown user, relay)
+                                         before 421: a directory harvest
+                                         gets a few guesses per session */
 #define SMTPD_HOPS_MAX       100      /* Received headers: a mail loop */
 #define SMTPD_TIMEOUT_DEFAULT 300     /* seconds, RFC 5321 4.5.3.2.7 */
 #define SMTPD_DATABYTES_DEFAULT (50ULL * 1024 * 1024)
@@ -46,6 +49,7 @@ enum reply_id {
 	RP_AUTH_OK, RP_AUTH_FAIL, RP_AUTH_TEMP, RP_AUTH_ENCRYPT, RP_AUTH_MECH,
 	RP_AUTH_ALREADY, RP_AUTH_B64, RP_AUTH_CANCEL, RP_AUTH_REQUIRED,
 	RP_AUTH_INMAIL, RP_AUTH_TOOLONG, RP_AUTH_TOO_MANY, RP_SENDER_NOT_OWNED,
+	RP_TOO_MANY_BADRCPT,
 	RP_COUNT
 };
 
@@ -88,6 +92,7 @@ struct session {
 	unsigned nrcpt;
 	unsigned errors;
 	unsigned authfails;
+	unsigned badrcpts;           /* RCPTs refused for unknown user or relay */
 	unsigned long long databytes;
 	unsigned long long nmsg;
 	int timeout_ms;

@@ -107,3 +107,17 @@ st.write_control(home, "relayclients", "")
 # --- log lines for refusals ---
 rc, out, err = st.session(home, q, "EHLO c\r\nMAIL FROM:<bob@remote.test>\r\nRCPT TO:<x@remote.test>\r\nQUIT\r\n")
 t.ok(b"rcpt refused ip=192.0.2.1 to=<x@remote.test> 554 5.7.1" in err, "refusal logged")
+
+# --- directory harvest: refused recipients end the session after 30 ---
+guesses = "".join("RCPT TO:<guess%d@example.org>\r\n" % i for i in range(29))
+rc, out, err = st.session(home, q, "EHLO c\r\nMAIL FROM:<bob@remote.test>\r\n" + guesses +
+                          "RCPT TO:<alice@example.org>\r\nNOOP\r\nQUIT\r\n")
+r = st.replies(out)
+t.ok(len(r) == 35 and r[-3].startswith("250 2.1.5") and r[-1].startswith("221"),
+     "29 refused recipients: the session goes on (%d replies)" % len(r))
+rc, out, err = st.session(home, q, "EHLO c\r\nMAIL FROM:<bob@remote.test>\r\n" + guesses +
+                          "RCPT TO:<guess29@example.org>\r\nNOOP\r\nQUIT\r\n")
+r = st.replies(out)
+t.ok(len(r) == 34 and r[-2].startswith("550 5.1.1") and r[-1].startswith("421 4.7.0"),
+     "the 30th refused recipient: 550, then 421 and the connection closes (%r)" % (r[-2:],))
+t.ok(b"end=too many refused recipients" in err, "the hang-up is logged")
