@@ -41,7 +41,8 @@ static int addrs(const char *list, const char *want)
 	else {
 		size_t i;
 		for (i = 0; i < in.rcpts.len; i++) if (!in.rcpts.s[i]) in.rcpts.s[i] = ' ';
-		ok = r == INJECT_OK && in.rcpts.len == strlen(want) && memcmp(in.rcpts.s, want, in.rcpts.len) == 0;
+		ok = r == INJECT_OK && in.rcpts.len == strlen(want) &&
+		     (!in.rcpts.len || memcmp(in.rcpts.s, want, in.rcpts.len) == 0);
 		if (!ok) printf("# got %.*s\n", (int)in.rcpts.len, in.rcpts.s ? in.rcpts.s : "");
 	}
 	inject_free(&in);
