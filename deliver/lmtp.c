@@ -256,10 +256,45 @@ static int storage_status(const char *st)
 	       !strcmp(tail, ".3.4");
 }
 
+#define NO_INDEX ((size_t)-1)
+
+/* the index of an earlier recipient equal to r (addresses are folded as
+ * the user map folds them), or NO_INDEX */
+static size_t earlier_rcpt(const str *rcpts, size_t upto, const char *r, size_t l)
+{
+	size_t i = 0, k = 0;
+
+	while (i < upto) {
+		size_t n = strlen(rcpts->s + i);
+		if (n == l && strncasecmp(rcpts->s + i, r, l) == 0) return k;
+		i += n + 1;
+		k++;
+	}
+	return NO_INDEX;
+}
+
+/* item k of a NUL-separated list, or "" */
+static const char *list_item(const str *list, size_t k)
+{
+	size_t i = 0;
+
+	while (i < list->len) {
+		size_t n = strlen(list->s + i);
+		if (!k--) return list->s + i;
+		i += n + 1;
+	}
+	return "";
+}
+
+/* one reply per accepted RCPT, in order; a recipient given twice gets the
+ * first one's result again and is not delivered twice */
 static void deliver_each(struct lmtp *s, int fd, const str *id)
 {
 	struct dlv d;
+	str res = STR_ZERO;          /* per recipient: "NNN X.Y.Z", then the reason */
+	str head = STR_ZERO, why = STR_ZERO;
 	size_t i = 0;
+	int resok = 1;               /* res holds every earlier recipient's result */
 
 	if (!dlv_init(&d, fd, s->sender.s, s->sender.len)) {
 		if (errno == EINVAL) all_rcpts(s, "550 5.1.7 bad sender address");
@@ -269,22 +304,40 @@ static void deliver_each(struct lmtp *s, int fd, const str *id)
 	}
 	while (i < s->rcpts.len) {
 		const char *r = s->rcpts.s + i;
-		size_t l = strlen(r);
-		int code = dlv_recipient(&d, r, l);
-		const char *num;
-		if (code == 0) num = "250 ";
-		else if (sysexit_temporary(code)) num = storage_status(d.status) ? "452 " : "451 ";
-		else num = storage_status(d.status) ? "552 " : "550 ";
-		bufout_puts(&s->out, num);
-		bufout_puts(&s->out, d.status);
+		size_t l = strlen(r), j = resok ? earlier_rcpt(&s->rcpts, i, r, l) : NO_INDEX;
+		int ok;
+		if (j != NO_INDEX) {
+			ok = str_copys(&head, list_item(&res, 2 * j)) && str_copys(&why, list_item(&res, 2 * j + 1));
+			log_line("message ", id->s, " to ", r, ": listed twice, delivered once", (char *)0);
+		} else {
+			int code = dlv_recipient(&d, r, l);
+			const char *num;
+			if (code == 0) num = "250 ";
+			else if (sysexit_temporary(code)) num = storage_status(d.status) ? "452 " : "451 ";
+			else num = storage_status(d.status) ? "552 " : "550 ";
+			ok = str_copys(&head, num) && str_appends(&head, d.status) &&
+			     str_copys(&why, d.reason.s ? d.reason.s : "");
+			log_line("message ", id->s, " to ", r, ": ", d.status, " ", d.reason.s ? d.reason.s : "", (char *)0);
+		}
+		/* without memory for the line, say nothing we cannot stand by */
+		if (!ok || !str_0(&head) || !str_0(&why)) {
+			str_copys(&head, "451 4.3.0");
+			str_copys(&why, "out of memory");
+		}
+		bufout_puts(&s->out, head.s ? head.s : "451 4.3.0");
 		bufout_puts(&s->out, " <");
 		bufout_puts(&s->out, r);
 		bufout_puts(&s->out, "> ");
-		bufout_puts(&s->out, d.reason.s ? d.reason.s : "");
+		bufout_puts(&s->out, why.s ? why.s : "");
 		bufout_puts(&s->out, "\r\n");
-		log_line("message ", id->s, " to ", r, ": ", d.status, " ", d.reason.s ? d.reason.s : "", (char *)0);
+		if (!str_append(&res, head.s ? head.s : "", head.len) || !str_appendc(&res, 0) ||
+		    !str_append(&res, why.s ? why.s : "", why.len) || !str_appendc(&res, 0))
+			resok = 0;
 		i += l + 1;
 	}
+	str_free(&res);
+	str_free(&head);
+	str_free(&why);
 	dlv_free(&d);
 }
 

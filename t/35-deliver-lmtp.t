@@ -153,3 +153,14 @@ t.ok(b"250 2.0.0 <fw@example.org>" in out and len(box("alice")) == na + 1 and le
 if envs:
     with open(os.path.join(qdir, envs[0]), "rb") as f:
         t.is_(f.read(), b"Fs@example.net\0Tfar@remote.example\0\0", "forward envelope from LMTP")
+
+# a recipient given twice (in any case): one reply per RCPT, one delivery
+na, nb = len(box("alice")), len(box("bob"))
+rc, out, err = ft.run("facteur-lmtpd", [], home=home,
+                      stdin=b"LHLO c\r\nMAIL FROM:<s@example.net>\r\nRCPT TO:<alice@example.org>\r\n"
+                            b"RCPT TO:<bob@example.org>\r\nRCPT TO:<ALICE@example.org>\r\n"
+                            b"DATA\r\nSubject: twice\r\n\r\nx\r\n.\r\nQUIT\r\n")
+r = [l for l in out.decode().split("\r\n") if l.startswith("250 2.0.0 <")]
+t.is_(r, ["250 2.0.0 <alice@example.org> delivered", "250 2.0.0 <bob@example.org> delivered",
+          "250 2.0.0 <ALICE@example.org> delivered"], "three RCPTs, three replies after DATA")
+t.ok(len(box("alice")) == na + 1 and len(box("bob")) == nb + 1, "the recipient listed twice got one copy")
