@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -324,6 +325,62 @@ struct tlsconf_server *tlsconf_server_read(str *err)
 		return 0;
 	}
 	return s;
+}
+
+/* one length-prefixed field of a blob (tls/pemfiles.h); 0 when cut short */
+static int blob_field(const char **b, size_t *n, const char **f, size_t *flen)
+{
+	uint32_t len;
+
+	if (*n < sizeof len) return 0;
+	memcpy(&len, *b, sizeof len);
+	*b += sizeof len;
+	*n -= sizeof len;
+	if (len > *n) return 0;
+	*f = *b;
+	*flen = len;
+	*b += len;
+	*n -= len;
+	return 1;
+}
+
+struct tlsconf_server *tlsconf_server_from_blob(const char *b, size_t n, str *err)
+{
+	struct tlsconf_server *s = calloc(1, sizeof *s);
+
+	str_clear(err);
+	if (!s) { str_appends(err, "out of memory"); return 0; }
+	while (n > 0) {
+		const char *name, *cp, *kp, *cert, *key;
+		size_t namelen, cplen, kplen, certlen, keylen;
+		struct pem_pair *grown, *p;
+
+		if (!blob_field(&b, &n, &name, &namelen) || !blob_field(&b, &n, &cp, &cplen) ||
+		    !blob_field(&b, &n, &kp, &kplen) || !blob_field(&b, &n, &cert, &certlen) ||
+		    !blob_field(&b, &n, &key, &keylen) || (s->npem == 0) != (namelen == 0) ||
+		    s->npem > TLSCONF_SNI_MAX || memchr(name, 0, namelen)) {
+			str_appends(err, "malformed certificate hand-over");
+			goto fail;
+		}
+		grown = realloc(s->pem, (s->npem + 1) * sizeof *s->pem);
+		if (!grown) { str_appends(err, "out of memory"); goto fail; }
+		s->pem = grown;
+		p = &s->pem[s->npem];
+		memset(p, 0, sizeof *p);
+		s->npem++;
+		if ((namelen && !(p->name = strndup(name, namelen))) ||
+		    !str_copy(&p->cert_path, cp, cplen) || !str_0(&p->cert_path) ||
+		    !str_copy(&p->key_path, kp, kplen) || !str_0(&p->key_path) ||
+		    !str_copy(&p->cert, cert, certlen) || !str_copy(&p->key, key, keylen)) {
+			str_appends(err, "out of memory");
+			goto fail;
+		}
+	}
+	if (s->npem == 0) { str_appends(err, "malformed certificate hand-over"); goto fail; }
+	return s;
+fail:
+	tlsconf_server_free(s);
+	return 0;
 }
 
 int tlsconf_server_prepare(struct tlsconf_server *s, str *err)

@@ -49,6 +49,9 @@ struct tlsconf_server *tlsconf_server_load(str *err);
  * read them while privileged and parse them later, after dropping
  * privileges, and only if TLS is asked for. */
 struct tlsconf_server *tlsconf_server_read(str *err);
+/* The same, from a blob facteur-tlsd read as root (tls/pemfiles.h), for
+ * facteur-tlsd-tls, which never runs as root. The caller wipes the blob. */
+struct tlsconf_server *tlsconf_server_from_blob(const char *b, size_t n, str *err);
 /* Parse the default pair into a context (a domain's pair is parsed when a
  * client's SNI first names it, so many domains cost nothing until used).
  * Idempotent. 1 ok, 0 error (reason in err). */

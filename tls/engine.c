@@ -8,7 +8,13 @@
  * OpenSSL only ever sees memory BIOs: this file does every read and write
  * on the descriptors itself, non-blocking and driven by one poll loop, so
  * each direction is bounded (TLSD_BUF of plaintext, TLSD_BIO_MAX of
- * ciphertext) and every wait has a deadline. */
+ * ciphertext) and every wait has a deadline.
+ *
+ * Built twice: as is for facteur-tlsd-tls (OpenSSL), and with TLSD_RELAY
+ * (tls/relay.c) for facteur-tlsd, which never links OpenSSL: there the TLS
+ * phases are never reached in this process, because start_handshake hands
+ * the whole session over to facteur-tlsd-tls (t->handover, an exec), so a
+ * plaintext session never pays for loading libssl and libcrypto. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -18,12 +24,19 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-#include <openssl/bio.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
 #include "buf.h"
 #include "engine.h"
 #include "log.h"
+#ifdef TLSD_RELAY
+/* no TLS state ever exists in the relay: every BIO is empty */
+#define BIO_ctrl_pending(b) ((void)(b), (size_t)0)
+#undef BIO_reset
+#define BIO_reset(b) ((void)(b), 0)
+#else
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#endif
 
 static long long now_ms(void)
 {
@@ -63,7 +76,9 @@ void tlsd_init(struct tlsd *t, int net_in, int net_out, int to_prog,
 
 void tlsd_free(struct tlsd *t)
 {
+#ifndef TLSD_RELAY
 	if (t->ssl) SSL_free(t->ssl);     /* frees both BIOs */
+#endif
 	t->ssl = 0;
 	t->rbio = t->wbio = 0;
 	str_free(&t->info);
@@ -74,6 +89,7 @@ static void say(struct tlsd *t, const char *what, const char *detail)
 	log_line(t->remote, " ", what, detail ? ": " : "", detail ? detail : "", (char *)0);
 }
 
+#ifndef TLSD_RELAY
 static void say_ssl(struct tlsd *t, const char *what)
 {
 	str e = STR_ZERO;
@@ -83,6 +99,7 @@ static void say_ssl(struct tlsd *t, const char *what)
 	else say(t, what, 0);
 	str_free(&e);
 }
+#endif
 
 static int out_pending(const struct tlsd *t)
 {
@@ -103,6 +120,15 @@ static void close_to_prog(struct tlsd *t)
 	t->hold = 0;
 }
 
+#ifdef TLSD_RELAY
+/* the handshake is facteur-tlsd-tls's: hand it everything (never returns
+ * on success) */
+static int start_handshake(struct tlsd *t, long long now)
+{
+	(void)now;
+	return t->handover ? t->handover(t) : 0;
+}
+#else
 static int start_handshake(struct tlsd *t, long long now)
 {
 	str err = STR_ZERO;
@@ -180,6 +206,7 @@ static int handshake_done(struct tlsd *t, long long now)
 	}
 	return 1;
 }
+#endif
 
 /* Transformations that need no waiting: OpenSSL work and the switch out of
  * TLSD_FLUSH. Returns 0 to end the session (*why set). */
@@ -202,6 +229,7 @@ static int pump(struct tlsd *t, long long now, int *why)
 		/* everything the program said before its 'Y' is on the wire */
 		if (!start_handshake(t, now)) { *why = TLSD_END_ERROR; return 0; }
 	}
+#ifndef TLSD_RELAY
 	if (t->phase == TLSD_HANDSHAKE) {
 		int r;
 
@@ -301,6 +329,7 @@ static int pump(struct tlsd *t, long long now, int *why)
 			t->last_write = now;
 		}
 	}
+#endif
 	if (t->net_dead) out_clear(t);
 	return 1;
 }
@@ -336,10 +365,14 @@ static void net_read(struct tlsd *t, long long now)
 		}
 		return;
 	}
+#ifdef TLSD_RELAY
+	(void)b;
+#else
 	if (BIO_write(t->rbio, b, (int)r) != (int)r) {
 		t->raw_eof = t->net_eof = 1;
 		t->net_dead = 1;
 	}
+#endif
 }
 
 static void net_write(struct tlsd *t, long long now)
@@ -559,10 +592,12 @@ int tlsd_run(struct tlsd *t)
 	}
 	/* best effort: the last alert or close_notify, without waiting */
 	if (!t->net_dead) {
+#ifndef TLSD_RELAY
 		if (t->wbio && t->out_p == t->out_n) {
 			int r = BIO_read(t->wbio, t->out, (int)sizeof t->out);
 			if (r > 0) { t->out_p = 0; t->out_n = (size_t)r; }
 		}
+#endif
 		if (t->out_p < t->out_n) {
 			ssize_t w = write(t->net_out, t->out + t->out_p, t->out_n - t->out_p);
 			(void)w;

@@ -72,6 +72,11 @@ struct tlsd {
 	int ssl_shut;                 /* close_notify queued */
 	long long deadline;           /* handshake or 'G' deadline */
 	long long last_activity, last_write;
+
+	/* facteur-tlsd (the relay build) only: where the session goes when
+	 * TLS starts; execs facteur-tlsd-tls, returns 0 only on failure */
+	int (*handover)(struct tlsd *t);
+	void *owner;                  /* the handover's own state */
 };
 
 /* fill in defaults; the descriptors are the caller's */

@@ -1,9 +1,15 @@
 # tls/: facteur-tlsd, the TLS engine (issue 4), and t/bin/tls-echo, the toy
-# protocol program its tests run under it. Only the engine links OpenSSL.
-PROGS += bin/facteur-tlsd
+# protocol program its tests run under it. facteur-tlsd is the plaintext
+# relay and never links OpenSSL; it execs facteur-tlsd-tls, which does, only
+# when a session starts TLS.
+PROGS += bin/facteur-tlsd bin/facteur-tlsd-tls
 TESTPROGS += t/bin/tls-echo
 
-bin/facteur-tlsd: tls/tlsd.o tls/engine.o $(LIBFACTEUR)
+bin/facteur-tlsd: tls/tlsd.o tls/relay.o tls/pemfiles.o tls/common.o $(LIBFACTEUR)
+	@mkdir -p bin
+	$(LINK) $^
+
+bin/facteur-tlsd-tls: tls/tlsd-tls.o tls/engine.o tls/common.o $(LIBFACTEUR)
 	@mkdir -p bin
 	$(LINK) $^ $(LIBS_SSL)
 

@@ -1,9 +1,15 @@
 /* tlsd.c: facteur-tlsd [-t] PROG ARGS... -- the TLS engine's main: the
  * arguments and environment, the fork of the protocol program (before any
- * key is read), the key loading as root, the drop to facteur-tls, then
- * the relay (engine.c). Started as root by tcpserver/systemd or by a
- * protocol program's tlsctl_maybe_exec_engine; trusts its command line and
- * the instance's control/tls/ files, nothing from the network. */
+ * key is read), the key reading as root, the drop to facteur-tls, then
+ * the plaintext relay (relay.c). This program never links OpenSSL: when
+ * TLS starts (a STARTTLS 'Y', or at once with -t) it execs
+ * facteur-tlsd-tls (tlsd-tls.c), already unprivileged, handing it the
+ * descriptors, a ClientHello held back, and the key files' bytes in a
+ * sealed memfd (never on the command line or in the environment).
+ * Loading libssl and libcrypto costs ~2 ms of CPU per connection, which
+ * a plaintext session no longer pays. Started as root by tcpserver/systemd
+ * or by a protocol program's tlsctl_maybe_exec_engine; trusts its command
+ * line and the instance's control/tls/ files, nothing from the network. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -12,37 +18,33 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
+#include "buf.h"
+#include "common.h"
 #include "engine.h"
 #include "exitcodes.h"
 #include "fmt.h"
 #include "log.h"
+#include "pemfiles.h"
 #include "priv.h"
-#include "scan.h"
-#include "tlsconf.h"
 
-#define TLSD_TIMEOUT_MAX 86400    /* seconds: larger overrides are refused */
+#define TLSD_EXE_MAX 4096          /* longest path of our own executable */
+
+/* what the hand-over needs besides the relay's struct tlsd */
+struct relay {
+	pid_t pid;                 /* the protocol program */
+	int orig_fl0, orig_fl1;    /* fd 0/1 flags to give back at the end */
+	str blob;                  /* the key files (pemfiles.h) */
+	str exe;                   /* facteur-tlsd-tls beside us, or empty */
+};
 
 static _Noreturn void usage(void)
 {
 	log_fatal(EX_USAGE, "usage: facteur-tlsd [-t] PROG [ARGS...]", (char *)0);
-}
-
-/* seconds from the environment, or def (ms) */
-static int env_timeout_ms(const char *name, int def)
-{
-	const char *e = getenv(name);
-	unsigned long long v;
-
-	if (!e || !*e) return def;
-	if (scan_ulong(e, strlen(e), &v) != strlen(e) || v == 0 || v > TLSD_TIMEOUT_MAX) {
-		log_line("warning: ignoring ", name, "=", e, (char *)0);
-		return def;
-	}
-	return (int)v * 1000;
 }
 
 static void set_addr_env(const char *ipname, const char *portname, const struct sockaddr_storage *ss)
@@ -96,19 +98,6 @@ static void nonblock(int fd)
 	if (fl >= 0) (void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
-static int exit_status(pid_t pid)
-{
-	int st;
-
-	for (;;) {
-		if (waitpid(pid, &st, 0) == pid) break;
-		if (errno != EINTR) return EX_OSERR;
-	}
-	if (WIFEXITED(st)) return WEXITSTATUS(st);
-	if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
-	return EX_SOFTWARE;
-}
-
 /* after the fork, a fatal error still waits for the program it started */
 static _Noreturn void fatal_after_fork(pid_t pid, int code, int fds[4], const char *what, const char *detail)
 {
@@ -118,8 +107,94 @@ static _Noreturn void fatal_after_fork(pid_t pid, int code, int fds[4], const ch
 	for (i = 0; i < 4; i++) if (fds[i] >= 0) close(fds[i]);
 	close(0);
 	close(1);
-	(void)exit_status(pid);
+	(void)tlsd_exit_status(pid);
 	_exit(code);
+}
+
+static void put_num(str *argv_buf, long long v)
+{
+	char num[FMT_ULONG + 1];
+
+	if (v < 0) { str_appends(argv_buf, "-"); return; }
+	num[fmt_ulong(num, (unsigned long long)v)] = 0;
+	str_appends(argv_buf, num);
+}
+
+static int keep_open(int fd)
+{
+	int fl;
+
+	if (fd < 0) return 1;
+	fl = fcntl(fd, F_GETFD);
+	return fl >= 0 && fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC) == 0;
+}
+
+/* TLS starts: exec facteur-tlsd-tls with the session. Returns 0 (the
+ * session ends) only when that fails. */
+static int handover(struct tlsd *t)
+{
+	struct relay *r = t->owner;
+	size_t held = t->hold && t->up_n > t->up_p ? t->up_n - t->up_p : 0;
+	uint32_t len = (uint32_t)held;
+	str args = STR_ZERO;
+	char *argv[TLSD_TLS_ARGC + 1];
+	size_t i, n;
+	int fd;
+
+	fd = memfd_create("facteur-tlsd", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0) { log_line(t->remote, " fatal: unable to hand over TLS: ", strerror(errno), (char *)0); return 0; }
+	if (!fd_writeall(fd, &len, sizeof len, TLSD_HANDSHAKE_MS) ||
+	    (held && !fd_writeall(fd, t->up + t->up_p, held, TLSD_HANDSHAKE_MS)) ||
+	    !fd_writeall(fd, r->blob.s, r->blob.len, TLSD_HANDSHAKE_MS) ||
+	    lseek(fd, 0, SEEK_SET) != 0 ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0 ||
+	    !keep_open(fd) || !keep_open(t->to_prog) || !keep_open(t->from_prog) || !keep_open(t->ctl)) {
+		log_line(t->remote, " fatal: unable to hand over TLS: ", strerror(errno), (char *)0);
+		close(fd);
+		return 0;
+	}
+	/* the fields, NUL-separated in one buffer, then pointed at */
+	str_appends(&args, TLSD_TLS_PROG); str_appendc(&args, 0);
+	put_num(&args, r->pid); str_appendc(&args, 0);
+	put_num(&args, t->to_prog); str_appendc(&args, 0);
+	put_num(&args, t->from_prog); str_appendc(&args, 0);
+	put_num(&args, t->ctl); str_appendc(&args, 0);
+	put_num(&args, fd); str_appendc(&args, 0);
+	put_num(&args, t->implicit); str_appendc(&args, 0);
+	put_num(&args, r->orig_fl0); str_appendc(&args, 0);
+	put_num(&args, r->orig_fl1);
+	if (!str_0(&args)) { log_line(t->remote, " fatal: out of memory", (char *)0); close(fd); return 0; }
+	for (i = 0, n = 0; i < TLSD_TLS_ARGC; i++) {
+		argv[i] = args.s + n;
+		n += strlen(args.s + n) + 1;
+	}
+	argv[TLSD_TLS_ARGC] = 0;
+	if (r->exe.len) execv(r->exe.s, argv);
+	execvp(TLSD_TLS_PROG, argv);
+	log_line(t->remote, " fatal: unable to run " TLSD_TLS_PROG ": ", strerror(errno), (char *)0);
+	close(fd);
+	str_free(&args);
+	return 0;
+}
+
+/* facteur-tlsd-tls in the directory of our own executable (tcpserver may
+ * have found us through $PATH, which need not lead there) */
+static void find_tls_prog(str *out)
+{
+	char b[TLSD_EXE_MAX];
+	ssize_t n = readlink("/proc/self/exe", b, sizeof b - 1);
+	static const char deleted[] = " (deleted)";   /* replaced by a reinstall */
+	char *slash;
+
+	str_clear(out);
+	if (n <= 0) return;
+	b[n] = 0;
+	if ((size_t)n > sizeof deleted - 1 && strcmp(b + n - (sizeof deleted - 1), deleted) == 0)
+		b[n - (sizeof deleted - 1)] = 0;
+	slash = strrchr(b, '/');
+	if (!slash) return;
+	if (!str_copy(out, b, (size_t)(slash - b) + 1) || !str_appends(out, TLSD_TLS_PROG) || !str_0(out))
+		str_clear(out);
 }
 
 int main(int argc, char **argv)
@@ -129,7 +204,7 @@ int main(int argc, char **argv)
 	int orig_fl0, orig_fl1;
 	char num[FMT_ULONG + 1];
 	const char *remote;
-	struct tlsconf_server *conf;
+	struct relay rel;
 	struct tlsd *t;
 	str err = STR_ZERO;
 	pid_t pid;
@@ -149,7 +224,7 @@ int main(int argc, char **argv)
 		log_fatal(EX_USAGE, "fatal: no connection on fd 0 and fd 1", (char *)0);
 
 	unsetenv("FACTEUR_TLS");
-	avail = tlsconf_server_available();
+	avail = pemfiles_available();
 	if (avail != 1) {
 		if (implicit)
 			log_fatal(EX_CONFIG, "fatal: no certificate in control/tls/cert.pem: no implicit TLS", (char *)0);
@@ -193,31 +268,35 @@ int main(int argc, char **argv)
 	ours[3] = -1;
 	signal(SIGPIPE, SIG_IGN);
 
-	/* read as root; parsed as facteur-tls, right away with -t, else at
-	 * the first STARTTLS (plaintext sessions skip OpenSSL's setup) */
-	conf = tlsconf_server_read(&err);
-	if (!conf) {
+	/* read as root; parsed as facteur-tls by facteur-tlsd-tls, only
+	 * once TLS starts (plaintext sessions never load OpenSSL) */
+	memset(&rel, 0, sizeof rel);
+	rel.pid = pid;
+	/* the keys will be in our memory: no core dumps, no ptrace by our uid */
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	if (!pemfiles_read(&rel.blob, &err)) {
+		str_wipe(&rel.blob);
 		if (!str_0(&err)) fatal_after_fork(pid, EX_CONFIG, ours, "unable to read the certificate", 0);
 		fatal_after_fork(pid, EX_CONFIG, ours, err.s, 0);
 	}
+	find_tls_prog(&rel.exe);
 	if (!priv_drop(PRIV_TLSUSER))
 		fatal_after_fork(pid, EX_CONFIG, ours, "unable to switch to user " PRIV_TLSUSER, strerror(errno));
-	/* the keys are in our memory: no core dumps, no ptrace by our uid */
-	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-	if (implicit && !tlsconf_server_prepare(conf, &err)) {
-		if (!str_0(&err)) fatal_after_fork(pid, EX_CONFIG, ours, "unable to load the certificate", 0);
-		fatal_after_fork(pid, EX_CONFIG, ours, err.s, 0);
-	}
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);   /* a uid change may reset it */
 	str_free(&err);
 
 	t = malloc(sizeof *t);
 	if (!t) fatal_after_fork(pid, EX_OSERR, ours, "out of memory", 0);
-	tlsd_init(t, 0, 1, up[1], down[0], ctl[0], implicit, conf, remote);
-	t->handshake_ms = env_timeout_ms("FACTEUR_TLS_HANDSHAKE_TIMEOUT", t->handshake_ms);
-	t->idle_ms = env_timeout_ms("FACTEUR_TLS_IDLE_TIMEOUT", t->idle_ms);
-	t->write_ms = env_timeout_ms("FACTEUR_TLS_WRITE_TIMEOUT", t->write_ms);
+	tlsd_init(t, 0, 1, up[1], down[0], ctl[0], implicit, 0, remote);
+	t->handover = handover;
+	t->owner = &rel;
+	t->handshake_ms = tlsd_env_timeout_ms("FACTEUR_TLS_HANDSHAKE_TIMEOUT", t->handshake_ms);
+	t->idle_ms = tlsd_env_timeout_ms("FACTEUR_TLS_IDLE_TIMEOUT", t->idle_ms);
+	t->write_ms = tlsd_env_timeout_ms("FACTEUR_TLS_WRITE_TIMEOUT", t->write_ms);
 	orig_fl0 = fcntl(0, F_GETFL);
 	orig_fl1 = fcntl(1, F_GETFL);
+	rel.orig_fl0 = orig_fl0;
+	rel.orig_fl1 = orig_fl1;
 	nonblock(0);
 	nonblock(1);
 	{
@@ -245,6 +324,7 @@ int main(int argc, char **argv)
 	if (t->ctl >= 0) close(t->ctl);
 	tlsd_free(t);
 	free(t);
-	tlsconf_server_free(conf);
-	return exit_status(pid);
+	str_wipe(&rel.blob);
+	str_free(&rel.exe);
+	return tlsd_exit_status(pid);
 }
