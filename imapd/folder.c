@@ -67,6 +67,8 @@ int mbox_name_ok(struct sess *s, const char *name, size_t n, str *imapname)
 	ok = 1;
 out:
 	str_free(&u);
+	/* INBOX is case-insensitive, also as the parent of "INBOX.Sub" */
+	if (ok && imapname->len > 6 && strncasecmp(imapname->s, "INBOX.", 6) == 0) memcpy(imapname->s, "INBOX", 5);
 	if (ok) str_0(imapname);
 	return ok;
 }

@@ -314,3 +314,9 @@ rc, out, err = imap(md6, "a SELECT INBOX\r\nb FETCH 1:2 (RFC822.SIZE)\r\nz LOGOU
 t.ok("* 1 FETCH (RFC822.SIZE 23)" in out and "* 2 FETCH (RFC822.SIZE 23)" in out, "size from W= and from counting agree")
 idx = open(os.path.join(md6, "facteur-uidlist")).read()
 t.ok(re.search(r"^1 \d+ 23 ", idx, re.M), "cached in the index")
+
+# "inbox.Sub" is a child of INBOX, whatever the case
+rc, out, err = imap(md6, "a CREATE inbox.Sub\r\nb LIST \"\" *\r\nc STATUS INBOX.sub (MESSAGES)\r\nd STATUS INBOX.Sub (MESSAGES)\r\nz LOGOUT\r\n")
+t.ok(os.path.isdir(os.path.join(md6, ".INBOX.Sub")), "stored as .INBOX.Sub")
+t.ok('* LIST (\\HasChildren) "." "INBOX"' in out and '"INBOX.Sub"' in out, "listed under INBOX")
+t.ok('* STATUS "INBOX.Sub" (MESSAGES 0)' in out, "found again by its name")
