@@ -1004,6 +1004,7 @@ void mailbox_loop(struct sess *s)
 	next:
 		/* an APPEND's buffer is not kept for the rest of an idle session */
 		if (s->c.buf.cap > IMAP_LINE_MAX * 4) str_free(&s->c.buf);
+		if (s->c.capt > 4096) { free(s->c.t); s->c.t = 0; s->c.capt = s->c.nt = 0; }
 		if (s->bads >= IMAP_BAD_MAX) { put(s, "* BYE too many errors\r\n"); break; }
 		/* a client that stopped reading: the write timed out, nothing more to say */
 		if (s->out.err) { log_line("client stopped reading; session ends", (char *)0); break; }
