@@ -765,7 +765,11 @@ long sched_run(struct sched *s, unsigned long long now)
 					if (qinfo_write(m->id.s, &m->q, 1)) m->dirty = 0;
 					else m->dirty = 1;
 				}
-			} else if (at < due) due = at;
+			} else if (at > now) {
+				if (at < due) due = at;
+			} else if (m->hold < due) {
+				due = m->hold;   /* a failed warning waits for its retry */
+			}
 		}
 		for (i = 0; i < m->q.nr; i++) {
 			struct qrcpt *r = &m->q.r[i];
