@@ -457,10 +457,15 @@ static size_t list_all(struct sess *s, struct lentry **out)
 			/* only directories; ".qmail", index files and the like are not mailboxes */
 			if (nm[0] != '.' || len < 2 || strcmp(nm, "..") == 0) continue;
 			str_copy(&p, s->maildir.s, s->maildir.len); str_appends(&p, nm); str_0(&p);
-			ok = isdir(p.s) && mbox_name_ok(s, nm + 1, len - 1, &chk);
-			if (s->utf8) { str back = STR_ZERO; ok = ok || 1; str_free(&back); }
+			{
+				/* names on disk are modified UTF-7, whatever the session speaks */
+				int u8 = s->utf8;
+				s->utf8 = 0;
+				ok = isdir(p.s) && mbox_name_ok(s, nm + 1, len - 1, &chk);
+				s->utf8 = u8;
+			}
 			str_free(&p); str_free(&chk);
-			if (!ok && !s->utf8) continue;
+			if (!ok) continue;
 			for (k = 1; k < len; k++)
 				if (nm[k] == '.') list_add(&l, &n, &cap, nm + 1, k - 1, 0);
 			list_add(&l, &n, &cap, nm + 1, len - 1, 1);

@@ -320,3 +320,8 @@ rc, out, err = imap(md6, "a CREATE inbox.Sub\r\nb LIST \"\" *\r\nc STATUS INBOX.
 t.ok(os.path.isdir(os.path.join(md6, ".INBOX.Sub")), "stored as .INBOX.Sub")
 t.ok('* LIST (\\HasChildren) "." "INBOX"' in out and '"INBOX.Sub"' in out, "listed under INBOX")
 t.ok('* STATUS "INBOX.Sub" (MESSAGES 0)' in out, "found again by its name")
+
+# with UTF8=ACCEPT too, only real folders are listed
+put(md6, "", ".qmail-x", b"./Maildir/\n")
+rc, out, err = imap(md6, "a ENABLE UTF8=ACCEPT\r\nb LIST \"\" *\r\nz LOGOUT\r\n")
+t.ok(".qmail" not in out and '"INBOX.Sub"' in out, "UTF8=ACCEPT LIST skips rules files")
