@@ -7,6 +7,7 @@
  * execvp: no shell ever sees envelope data. Runs as the `facteur` user. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 
 #define QUEUE_ARGS_MAX 32
 #define QUEUE_WRITE_TIMEOUT_MS (20 * 60 * 1000)
+#define QUEUE_POLL_MAX_MS      50     /* longest nap between waitpid polls */
 
 char **queue_argv_from(const char *spec)
 {
@@ -54,12 +56,15 @@ int queue_start(struct session *s)
 	pid = fork();
 	if (pid < 0) goto fail;
 	if (pid == 0) {
-		/* the child's fd 0 is the message, fd 1 the envelope */
+		/* the child's fd 0 is the message, fd 1 the envelope; its own
+		 * process group, so a filter chain can be stopped whole */
+		setpgid(0, 0);
 		if (dup2(mp[0], 0) < 0 || dup2(ep[0], 1) < 0) _exit(QQ_BUG_EXIT);
 		signal(SIGPIPE, SIG_DFL);
 		execvp(s->queue_argv[0], s->queue_argv);
 		_exit(QQ_EXEC_EXIT);
 	}
+	setpgid(pid, pid);           /* whichever of us gets there first */
 	close(mp[0]);
 	close(ep[0]);
 	s->job.pid = pid;
@@ -81,12 +86,33 @@ int queue_write(struct session *s, const char *p, size_t n)
 	return 1;
 }
 
-static int reap(pid_t pid)
+/* the child's exit code, waiting at most timeout_ms: a filter that hangs
+ * must not keep this process (and its tcpserver slot) forever, and the
+ * client stops waiting for our reply after 10 minutes anyway (RFC 5321
+ * 4.5.3.2.6). Past the deadline the child's group is killed: QQ_TIMEOUT. */
+static int reap(pid_t pid, int timeout_ms)
 {
-	int st;
+	struct timespec t0, now;
+	int st, nap = 1, timedout = 0;
 
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR) return QQ_BUG_EXIT;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+		if (r == pid) break;
+		if (r < 0 && errno != EINTR) return QQ_BUG_EXIT;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000 > timeout_ms) {
+			kill(-pid, SIGKILL);
+			kill(pid, SIGKILL);
+			while (waitpid(pid, &st, 0) < 0)
+				if (errno != EINTR) return QQ_TIMEOUT;
+			timedout = 1;
+			break;
+		}
+		poll(0, 0, nap);
+		if (nap < QUEUE_POLL_MAX_MS) nap *= 2;
+	}
+	if (timedout) return QQ_TIMEOUT;
 	if (WIFEXITED(st)) return WEXITSTATUS(st);
 	return QQ_CRASH_EXIT;
 }
@@ -106,7 +132,7 @@ void queue_abort(struct session *s)
 {
 	if (s->job.pid < 0) return;
 	job_close(s);
-	reap(s->job.pid);
+	reap(s->job.pid, s->timeout_ms);
 	s->job.pid = -1;
 }
 
@@ -135,7 +161,7 @@ int queue_finish(struct session *s, int *code)
 	}
 	str_free(&env);
 	job_close(s);
-	*code = reap(s->job.pid);
+	*code = reap(s->job.pid, s->timeout_ms);
 	s->job.pid = -1;
 	/* the child may say 0 only after reading a complete envelope, but a
 	 * write error on our side means we cannot trust that it got one */

@@ -234,6 +234,35 @@ p.stdin.close()
 t.ok(b"421 4.4.2" in buf and time.time() - t0 < 8, "idle client: 421 4.4.2 after control/timeoutsmtpd")
 os.unlink(os.path.join(home, "control", "timeoutsmtpd"))
 
+# --- a queue program that hangs after the message: not waited for forever ---
+st.write_control(home, "timeoutsmtpd", "2\n")
+hang = os.path.join(os.path.dirname(home), "hangq")
+sleeper = os.path.join(q, "sleeper.pid")
+with open(hang, "w") as f:
+    f.write("#!/bin/sh\ncat >/dev/null\ncat <&1 >/dev/null\nsleep 60 &\necho $! > %s\nwait\n" % sleeper)
+os.chmod(hang, 0o755)
+t0 = time.time()
+out, err = talk(EHLO + MAIL + RCPT + "DATA\r\nx\r\n.\r\nQUIT\r\n", FACTEUR_QUEUE=hang)
+took = time.time() - t0
+t.ok(st.replies(out)[5].startswith("451 4.4.2") and took < 15,
+     "queue program hanging after the message: 451 4.4.2 after the timeout (%.1f s)" % took)
+alive = False
+if os.path.exists(sleeper):
+    with open(sleeper) as f:
+        pid = int(f.read().strip() or 0)
+    for _ in range(50):
+        try:
+            os.kill(pid, 0)
+            with open("/proc/%d/stat" % pid) as f:
+                alive = f.read().split(") ")[1][0] != "Z"
+        except (OSError, ValueError, IndexError):
+            alive = False
+        if not alive:
+            break
+        time.sleep(0.1)
+t.ok(os.path.exists(sleeper) and not alive, "the hung queue's own children are killed too")
+os.unlink(os.path.join(home, "control", "timeoutsmtpd"))
+
 # --- missing instance ---
 rc, out, err = st.session(os.path.join(home, "nonexistent"), q, "QUIT\r\n")
 t.ok(out.startswith(b"421 4.3.5") or out.startswith(b"220"), "bad instance does not crash")
