@@ -328,12 +328,11 @@ int tok_end(struct sess *s) { return tok_peek(s)->type == T_END; }
 
 /* sequence sets: numbers 1..2^32-1 exactly; 0, 2^32 and beyond are
  * syntax errors, never wrapped */
-static int seqnum(const char *p, size_t n, uint32_t *v, int *star)
+static int seqnum(const char *p, size_t n, uint32_t *v)
 {
 	unsigned long long u;
 
-	*star = 0;
-	if (n == 1 && *p == '*') { *star = 1; *v = 0; return 1; }
+	if (n == 1 && *p == '*') { *v = 0; return 1; }
 	if (!n || *p == '0' || scan_ulong_max(p, n, 0xffffffffULL, &u) != n) return 0;
 	*v = (uint32_t)u;
 	return 1;
@@ -349,16 +348,14 @@ int seqset_parse(const char *p, size_t n, struct seqset *set)
 	while (i <= n) {
 		size_t j = i, colon = 0;
 		struct range r;
-		int s1, s2;
 		while (j < n && p[j] != ',') { if (p[j] == ':' && !colon) colon = j + 1; j++; }
 		if (j == i) return 0;
 		if (colon) {
-			if (!seqnum(p + i, colon - 1 - i, &r.lo, &s1) ||
-			    !seqnum(p + colon, j - colon, &r.hi, &s2)) return 0;
+			if (!seqnum(p + i, colon - 1 - i, &r.lo) ||
+			    !seqnum(p + colon, j - colon, &r.hi)) return 0;
 		} else {
-			if (!seqnum(p + i, j - i, &r.lo, &s1)) return 0;
+			if (!seqnum(p + i, j - i, &r.lo)) return 0;
 			r.hi = r.lo;
-			s2 = s1;
 		}
 		/* '*' is 0 here and fixed up by seqset_resolve */
 		if (set->n + 1 > set->cap) {
@@ -372,7 +369,6 @@ int seqset_parse(const char *p, size_t n, struct seqset *set)
 		}
 		set->r[set->n++] = r;
 		i = j + 1;
-		(void)s2;
 	}
 	return 1;
 }

@@ -377,7 +377,7 @@ static void put_literal(struct sess *s, const char *p, size_t n, int bin)
 
 int fetch_command(struct sess *s, int uid)
 {
-	struct seqset set = { 0, 0, 0, 0, 0, 0 };
+	struct seqset set = { 0, 0, 0, 0 };
 	struct fitem items[FETCH_ITEMS_MAX];
 	size_t n = 0, i, k;
 	struct tok *t;

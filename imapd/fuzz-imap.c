@@ -44,7 +44,7 @@ static void commands(const uint8_t *d, size_t n, int state)
 			struct tok *t;
 			while ((t = tok_peek(&s))->type != T_END) {
 				if (t->type == T_ATOM) {
-					struct seqset set = { 0, 0, 0, 0, 0, 0 };
+					struct seqset set = { 0, 0, 0, 0 };
 					if (seqset_parse(t->p, t->n, &set)) { seqset_resolve(&set, 100); (void)seqset_has(&set, 7); }
 					seqset_free(&set);
 				}

@@ -134,7 +134,7 @@ void capability_list(struct sess *s);
 
 /* sequence sets */
 struct range { uint32_t lo, hi; };
-struct seqset { struct range *r; size_t n, cap; int star_lo, star_hi; int searchres; };
+struct seqset { struct range *r; size_t n, cap; int searchres; };   /* '*' is 0 until resolved */
 int seqset_parse(const char *p, size_t n, struct seqset *set);
 /* resolve '*' to max and sort; after this, seqset_has works */
 void seqset_resolve(struct seqset *set, uint32_t max);

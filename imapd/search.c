@@ -348,7 +348,6 @@ static void put_set(struct sess *s, const uint32_t *v, size_t n)
 int search_command(struct sess *s, int uid)
 {
 	struct search x;
-	struct node nodes[SEARCH_NODES_MAX > 0 ? 1 : 1];
 	struct folder *f = &s->f;
 	int root = -1, prev = -1, esearch = 0, rmin = 0, rmax = 0, rcount = 0, rall = 0, rsave = 0;
 	uint32_t *hits = 0;
@@ -357,7 +356,6 @@ int search_command(struct sess *s, int uid)
 	str data = STR_ZERO;
 	struct ctx c;
 
-	(void)nodes;
 	memset(&x, 0, sizeof x);
 	memset(&c, 0, sizeof c);
 	x.s = s;

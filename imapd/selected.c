@@ -44,7 +44,7 @@ static void expunge(struct sess *s, const struct seqset *set, int silent)
 
 int store_command(struct sess *s, int uid)
 {
-	struct seqset set = { 0, 0, 0, 0, 0, 0 };
+	struct seqset set = { 0, 0, 0, 0 };
 	struct folder *f = &s->f;
 	struct tok *t;
 	int mode, silent = 0, paren = 0, haveunch = 0;
@@ -115,7 +115,7 @@ out:
 
 static void copy_move(struct sess *s, int uid, int move)
 {
-	struct seqset set = { 0, 0, 0, 0, 0, 0 };
+	struct seqset set = { 0, 0, 0, 0 };
 	struct folder tf, *f = &s->f, *dst = &tf;
 	str name = STR_ZERO, path = STR_ZERO, src = STR_ZERO, to = STR_ZERO, tmp = STR_ZERO, id = STR_ZERO;
 	str srcuids = STR_ZERO, dstuids = STR_ZERO, bases = STR_ZERO;
@@ -210,7 +210,6 @@ static void copy_move(struct sess *s, int uid, int move)
 		else reply(s, "OK", "MOVE completed");
 		goto out;
 	}
-	if (f == dst) { }
 	sess_sync(s, 1);
 	put(s, c_tag(s));
 	if (count) {
@@ -229,7 +228,7 @@ int selected_command(struct sess *s, const char *cmd, int uid)
 {
 	if (strcmp(cmd, "EXPUNGE-SILENT") == 0) { expunge(s, 0, 1); return 0; }
 	if (strcasecmp(cmd, "EXPUNGE") == 0) {
-		struct seqset set = { 0, 0, 0, 0, 0, 0 };
+		struct seqset set = { 0, 0, 0, 0 };
 		if (uid && !arg_seqset(s, 1, &set)) { seqset_free(&set); return 0; }
 		if (!tok_end(s)) { bad(s, "extra arguments"); seqset_free(&set); return 0; }
 		if (s->readonly) { reply(s, "NO", "[READ-ONLY] mailbox is read-only"); seqset_free(&set); return 0; }

@@ -27,7 +27,7 @@ static int enc(const char *in, const char *want)
 
 static int set(const char *s, uint32_t max, uint32_t probe, int want)
 {
-	struct seqset x = { 0, 0, 0, 0, 0, 0 };
+	struct seqset x = { 0, 0, 0, 0 };
 	int r = seqset_parse(s, strlen(s), &x);
 	int ok;
 	if (!r) { seqset_free(&x); return want < 0; }
