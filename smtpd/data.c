@@ -199,10 +199,15 @@ static int discard(struct session *s, unsigned long long n)
 	return 1;
 }
 
-static int bdat_refuse(struct session *s, unsigned long long n, enum reply_id why)
+/* a chunk outside a transaction is a protocol error, counted like DATA
+ * without MAIL, unless it follows a transaction we refused midway: the
+ * client's pipelined rest, up to its LAST, is expected */
+static int bdat_refuse(struct session *s, unsigned long long n, enum reply_id why, int last)
 {
 	if (!discard(s, n)) { lost_client(s, BUF_EOF); return 0; }
 	reply(s, why);
+	if (!s->bdat_failed && why != RP_QUEUE_START) s->errors++;
+	if (last) s->bdat_failed = 0;
 	return 1;
 }
 
@@ -235,13 +240,13 @@ int bdat_command(struct session *s, const char *arg, size_t n)
 		s->hangup = "bdat chunk too large";
 		return 0;
 	}
-	if (!s->helo) return bdat_refuse(s, size, RP_NEED_HELO);
-	if (!s->mail) return bdat_refuse(s, size, RP_NEED_MAIL);
-	if (!s->nrcpt) return bdat_refuse(s, size, RP_NEED_RCPT);
+	if (!s->helo) return bdat_refuse(s, size, RP_NEED_HELO, last);
+	if (!s->mail) return bdat_refuse(s, size, RP_NEED_MAIL, last);
+	if (!s->nrcpt) return bdat_refuse(s, size, RP_NEED_RCPT, last);
 	if (!s->bdat) {
 		if (!begin_message(s)) {
 			session_reset_mail(s);
-			return bdat_refuse(s, size, RP_QUEUE_START);
+			return bdat_refuse(s, size, RP_QUEUE_START, last);
 		}
 		msgscan_init(&s->sc, s->databytes, 0);
 		s->bdat = 1;
@@ -262,6 +267,7 @@ int bdat_command(struct session *s, const char *arg, size_t n)
 		reply(s, (enum reply_id)r);
 		log_message(s, reply_text((enum reply_id)r));
 		session_reset_mail(s);
+		s->bdat_failed = 1;
 		return 1;
 	}
 	reply(s, RP_BDAT_OK);

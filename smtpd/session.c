@@ -40,6 +40,7 @@ void session_reset_mail(struct session *s)
 	s->utf8 = 0;
 	s->nrcpt = 0;
 	s->bdat = 0;
+	s->bdat_failed = 0;
 	str_clear(&s->sender);
 	str_clear(&s->rcpts);
 }
@@ -230,6 +231,7 @@ static int do_mail(struct session *s, const char *arg, size_t n)
 		goto out;
 	}
 	s->mail = 1;
+	s->bdat_failed = 0;
 	s->utf8 = utf8;
 	str_clear(&s->rcpts);
 	s->nrcpt = 0;

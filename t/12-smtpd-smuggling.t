@@ -118,6 +118,15 @@ t.is_(st.codes(out)[4:], ["552", "250", "221"], "BDAT over databytes: 552, then 
 rc, out, err = talk(HEAD + b"BDAT 60\r\n" + big[:60] + b"BDAT 60 LAST\r\n" + big[:60] + b"QUIT\r\n")
 t.is_(st.codes(out)[4:], ["250", "552", "221"], "two chunks over databytes: 552")
 t.is_(st.queued(q), [], "nothing queued over databytes")
+# the client's pipelined rest of a refused transaction is not garbage...
+rest = b"".join(b"BDAT 10\r\n" + big[:10] for _ in range(7)) + b"BDAT 10 LAST\r\n" + big[:10]
+rc, out, err = talk(HEAD + b"BDAT 150\r\n" + big + rest + b"NOOP\r\nQUIT\r\n")
+t.is_(st.codes(out)[4:], ["552"] + ["503"] * 8 + ["250", "221"],
+      "chunks after a transaction refused midway: 503 each, up to LAST, no hang-up")
+# ...but chunks with no transaction at all are, as DATA without MAIL is
+rc, out, err = talk(b"EHLO c\r\n" + b"BDAT 3\r\nabc" * 7 + b"NOOP\r\nQUIT\r\n")
+t.is_(st.codes(out), ["220", "250"] + ["503"] * 6 + ["421"],
+      "BDAT without MAIL, again and again: 421 after six")
 
 # sizes that cannot be skipped: 552 and hang up, no overflow, no hang
 for size in ["2147483648", "4294967296", "9223372036854775808", "18446744073709551615",
