@@ -362,7 +362,7 @@ int qid_ok(const char *name)
 
 int qdirs_make(void)
 {
-	static const char *const dirs[] = { QDIR_TMP, QDIR_MESS, QDIR_TODO, QDIR_INFO };
+	static const char *const dirs[] = { QDIR_TMP, QDIR_MESS, QDIR_TODO, QDIR_INFO, QDIR_RUN };
 	size_t i;
 
 	for (i = 0; i < sizeof dirs / sizeof dirs[0]; i++)

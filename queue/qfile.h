@@ -17,6 +17,7 @@
 #define QDIR_MESS  "mess"
 #define QDIR_TODO  "todo"
 #define QDIR_INFO  "info"
+#define QDIR_RUN   "run"
 #define QFIFO      "trigger"
 
 #define QUEUE_ADDR_MAX      1000     /* one envelope address, bytes */

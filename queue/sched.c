@@ -9,12 +9,15 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include "control.h"
 #include "errclass.h"
@@ -22,7 +25,9 @@
 #include "fmt.h"
 #include "fsx.h"
 #include "log.h"
+#include "buf.h"
 #include "qfile.h"
+#include "scan.h"
 #include "sched.h"
 #include "users.h"
 
@@ -83,15 +88,17 @@ int sched_init(struct sched *s)
 	if (s->fifo < 0) return 0;
 	s->fifo_w = open(QFIFO, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
 	if (s->fifo_w < 0) return 0;
-	s->njobs_max = (size_t)s->conc;
+	/* room for the runners a killed facteur-send left, on top of ours */
+	s->njobs_max = 2 * (size_t)s->conc;
 	s->jobs = calloc(s->njobs_max, sizeof *s->jobs);
 	if (!s->jobs) return 0;
-	for (i = 0; i < s->njobs_max; i++) s->jobs[i].out = -1;
+	for (i = 0; i < s->njobs_max; i++) s->jobs[i].out = s->jobs[i].lockfd = -1;
 	s->want_scan = 1;
 	return 1;
 }
 
 static void msg_free(struct msg *m);
+static void recover(struct sched *s, unsigned long long now);
 
 void sched_free(struct sched *s)
 {
@@ -106,6 +113,8 @@ void sched_free(struct sched *s)
 		free(s->jobs[i].ri);
 		str_free(&s->jobs[i].output);
 		str_free(&s->jobs[i].domain);
+		str_free(&s->jobs[i].runpath);
+		if (s->jobs[i].lockfd >= 0) close(s->jobs[i].lockfd);
 	}
 	free(s->jobs);
 	str_free(&s->me);
@@ -307,6 +316,7 @@ void sched_scan(struct sched *s, unsigned long long now)
 		msg_link(s, m);
 	}
 	closedir(d);
+	recover(s, now);
 }
 
 static void sweep(const char *dir, unsigned long long now, int need_orphan)
@@ -488,7 +498,8 @@ static void job_done(struct sched *s, struct job *j, unsigned long long now)
 			str_copys(&reason, "4.3.0 delivery program killed by signal ");
 			str_appends(&reason, n);
 		}
-		record(s, m, j->ri[0], kind, &reason, now);
+		if (m->q.r[j->ri[0]].state == RS_PENDING) record(s, m, j->ri[0], kind, &reason, now);
+		else m->q.r[j->ri[0]].busy = 0;
 	} else {
 		size_t p = 0;
 		for (k = 0; k < j->nri; k++) {
@@ -511,7 +522,8 @@ static void job_done(struct sched *s, struct job *j, unsigned long long now)
 				str_appends(&reason, ")");
 			}
 			m->q.r[j->ri[k]].permfail = 1;
-			record(s, m, j->ri[k], kind, &reason, now);
+			if (m->q.r[j->ri[k]].state == RS_PENDING) record(s, m, j->ri[k], kind, &reason, now);
+			else m->q.r[j->ri[k]].busy = 0;
 		}
 	}
 	str_free(&reason);
@@ -524,6 +536,8 @@ static void job_done(struct sched *s, struct job *j, unsigned long long now)
 	j->nri = 0;
 	str_free(&j->output);
 	str_free(&j->domain);
+	if (j->lockfd >= 0) close(j->lockfd);
+	j->lockfd = -1;
 	s->njobs--;
 	m->inflight--;
 	if (m->inflight == 0) settle(s, m, now);
@@ -549,6 +563,58 @@ void sched_readjob(struct sched *s, struct job *j)
 	}
 }
 
+/* the result a runner appended to run/ID.K: "R<wait status>\n" then the
+ * program's output; 1 found */
+static int run_result(int fd, struct job *j)
+{
+	str c = STR_ZERO;
+	char b[8192];
+	size_t p;
+	unsigned long long st;
+	int ok = 0;
+
+	if (lseek(fd, 0, SEEK_SET) != 0) return 0;
+	for (;;) {
+		ssize_t r = read(fd, b, sizeof b);
+		if (r < 0 && errno == EINTR) continue;
+		if (r <= 0) break;
+		if (c.len + (size_t)r > SEND_OUTPUT_MAX + 65536 || !str_append(&c, b, (size_t)r)) break;
+	}
+	p = 0;
+	while (p < c.len && c.s[p] != '\n') p++;   /* the J line */
+	if (p + 2 < c.len && c.s[p + 1] == 'R') {
+		size_t k = scan_ulong(c.s + p + 2, c.len - p - 2, &st);
+		if (k && p + 2 + k < c.len && c.s[p + 2 + k] == '\n' && st <= 0xffff) {
+			j->status = (int)st;
+			str_copy(&j->output, c.s + p + 3 + k, c.len - (p + 3 + k));
+			ok = 1;
+		}
+	}
+	str_free(&c);
+	return ok;
+}
+
+/* a runner is gone: take its result (or a temporary failure), record it,
+ * then remove run/ID.K */
+static void runner_done(struct sched *s, struct job *j, int fd, unsigned long long now)
+{
+	str path = STR_ZERO;
+
+	str_clear(&j->output);
+	if (fd < 0 || !run_result(fd, j)) {
+		j->status = EX_TEMPFAIL << 8;
+		str_copys(&j->output, j->remote ? "" : "4.3.0 delivery runner failed\n");
+	}
+	str_copy(&path, j->runpath.s, j->runpath.len);
+	str_0(&path);
+	str_free(&j->runpath);
+	job_done(s, j, now);
+	/* after the result is in info/ID: a crash before this line makes the
+	 * next facteur-send apply it again, to recipients no longer pending */
+	if (path.len) unlink(path.s);
+	str_free(&path);
+}
+
 void sched_reap(struct sched *s, unsigned long long now)
 {
 	for (;;) {
@@ -558,15 +624,116 @@ void sched_reap(struct sched *s, unsigned long long now)
 		if (pid <= 0) return;
 		for (i = 0; i < s->njobs_max; i++) {
 			struct job *j = &s->jobs[i];
+			int fd;
 			if (j->pid != pid) continue;
-			j->status = st;
-			/* what the child wrote before exiting is in the pipe; a
-			 * grandchild holding it open must not stall us */
-			sched_readjob(s, j);
-			job_done(s, j, now);
+			fd = open(j->runpath.s, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+			runner_done(s, j, fd, now);
+			if (fd >= 0) close(fd);
 			break;
 		}
 	}
+}
+
+void sched_orphans(struct sched *s, unsigned long long now)
+{
+	size_t i;
+
+	for (i = 0; i < s->njobs_max; i++) {
+		struct job *j = &s->jobs[i];
+		int fd;
+		if (j->pid != -1 || flock(j->lockfd, LOCK_EX | LOCK_NB) != 0) continue;
+		fd = j->lockfd;
+		j->lockfd = -1;
+		s->norphans--;
+		log_line("runner for ", j->runpath.s, " from before the restart finished", (char *)0);
+		runner_done(s, j, fd, now);
+		close(fd);
+	}
+}
+
+/* After a restart: run/ holds the runners of the previous facteur-send.
+ * A held lock means the delivery is still running: watch it, do not
+ * start it again. A free lock with a result: apply it. A free lock
+ * without one: the runner died mid-delivery; the recipients stay pending
+ * (the only duplicate window left). */
+static void recover(struct sched *s, unsigned long long now)
+{
+	DIR *d = opendir(QDIR_RUN);
+	struct dirent *e;
+	str p = STR_ZERO, c = STR_ZERO, id = STR_ZERO;
+
+	if (!d) return;
+	while ((e = readdir(d)) != 0) {
+		struct msg *m;
+		struct job *j = 0;
+		char *dot, b[4096];
+		size_t k, nri = 0;
+		size_t *ri = 0;
+		int fd, remote, held;
+		ssize_t r;
+
+		if (e->d_name[0] == '.' || !(dot = strrchr(e->d_name, '.'))) continue;
+		if (!qpath(&p, QDIR_RUN, e->d_name, 0)) continue;
+		fd = open(p.s, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0) continue;
+		str_copy(&id, e->d_name, (size_t)(dot - e->d_name));
+		str_0(&id);
+		for (m = s->msgs; m && strcmp(m->id.s, id.s) != 0; m = m->next)
+			;
+		held = flock(fd, LOCK_EX | LOCK_NB) != 0;
+		/* the J line: "J<remote> index..." */
+		r = pread(fd, b, sizeof b - 1, 0);
+		str_clear(&c);
+		if (r > 0) str_copy(&c, b, (size_t)r);
+		if (!m || c.len < 3 || c.s[0] != 'J' || !(ri = calloc(m->q.nr + 1, sizeof *ri))) goto drop;
+		remote = c.s[1] == '1';
+		for (k = 2; k < c.len && c.s[k] != '\n' && nri < m->q.nr;) {
+			unsigned long long v;
+			size_t used;
+			while (k < c.len && c.s[k] == ' ') k++;
+			used = scan_ulong(c.s + k, c.len - k, &v);
+			if (!used || v >= m->q.nr) break;
+			ri[nri++] = (size_t)v;
+			k += used;
+		}
+		if (!nri) goto drop;
+		for (k = 0; k < s->njobs_max && !j; k++)
+			if (s->jobs[k].pid == 0) j = &s->jobs[k];
+		if (!j) goto drop;
+		memset(j, 0, sizeof *j);
+		j->out = -1;
+		j->lockfd = -1;
+		j->m = m;
+		j->ri = ri;
+		j->nri = nri;
+		j->remote = remote;
+		j->start = now;
+		str_copy(&j->runpath, p.s, p.len);
+		str_0(&j->runpath);
+		if (remote) rcpt_domain(&m->q.r[ri[0]].addr, &j->domain);
+		for (k = 0; k < nri; k++) m->q.r[ri[k]].busy = 1;
+		m->inflight++;
+		s->njobs++;
+		if (held) {
+			j->pid = -1;
+			j->lockfd = fd;
+			s->norphans++;
+			log_line("a runner from before the restart is still delivering ", p.s, (char *)0);
+			continue;
+		}
+		j->pid = 1;   /* only while runner_done runs */
+		runner_done(s, j, fd, now);
+		close(fd);
+		continue;
+	drop:
+		free(ri);
+		if (!held) unlink(p.s);
+		close(fd);
+	}
+	closedir(d);
+	str_free(&p);
+	str_free(&c);
+	str_free(&id);
 }
 
 void sched_timeouts(struct sched *s, unsigned long long now)
@@ -575,7 +742,7 @@ void sched_timeouts(struct sched *s, unsigned long long now)
 
 	for (i = 0; i < s->njobs_max; i++) {
 		struct job *j = &s->jobs[i];
-		if (j->pid > 0 && !j->reaped && j->start + SEND_JOB_TIMEOUT < now) {
+		if (j->pid > 0 && !j->reaped && j->start + SEND_JOB_TIMEOUT + 300 < now) {
 			log_line("warning: delivery of ", j->m->id.s, " timed out, killing it", (char *)0);
 			kill(j->pid, SIGKILL);
 			j->reaped = 1;   /* killed once; the wait status comes later */
@@ -601,33 +768,25 @@ static size_t domain_jobs(const struct sched *s, const str *dom)
 	size_t i, n = 0;
 
 	for (i = 0; i < s->njobs_max; i++)
-		if (s->jobs[i].pid > 0 && s->jobs[i].remote &&
+		if (s->jobs[i].pid != 0 && s->jobs[i].remote &&
 		    s->jobs[i].domain.len == dom->len &&
 		    memcmp(s->jobs[i].domain.s, dom->s, dom->len) == 0) n++;
 	return n;
 }
 
-/* fork and exec argv with the message on fd 0 and a pipe on fd 1 */
-static int spawn(struct sched *s, struct job *j, const char *prog, char **argv)
+/* the runner: runs the delivery program with the message on fd 0 and a
+ * pipe on fd 1, keeps its output (bounded), and appends the result to the
+ * locked run/ID.K; the lock goes when the runner exits */
+static _Noreturn void runner(int lockfd, int mfd, const char *prog, char **argv)
 {
-	str p = STR_ZERO;
-	int mfd, pfd[2];
-	pid_t pid;
+	int pfd[2], st = EX_TEMPFAIL << 8, got = 0;
+	time_t deadline = time(0) + SEND_JOB_TIMEOUT;
+	str out = STR_ZERO;
+	char b[4096], n[FMT_ULONG + 1];
+	pid_t g;
 
-	if (!qpath(&p, QDIR_MESS, j->m->id.s, 0)) return 0;
-	mfd = open(p.s, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	str_free(&p);
-	if (mfd < 0) return 0;
-	if (pipe2(pfd, O_CLOEXEC) != 0) { close(mfd); return 0; }
-	pid = fork();
-	if (pid < 0) { int e = errno; close(mfd); close(pfd[0]); close(pfd[1]); errno = e; return 0; }
-	if (pid == 0) {
-		sigset_t none;
-		static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGALRM, SIGPIPE };
-		size_t i;
-		for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++) signal(sigs[i], SIG_DFL);
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, 0);
+	if (pipe2(pfd, O_CLOEXEC) != 0 || (g = fork()) < 0) _exit(EX_TEMPFAIL);
+	if (g == 0) {
 		if (dup2(mfd, 0) < 0 || dup2(pfd[1], 1) < 0) _exit(EX_TEMPFAIL);
 		execv(prog, argv);
 		{
@@ -640,13 +799,92 @@ static int spawn(struct sched *s, struct job *j, const char *prog, char **argv)
 		}
 		_exit(EX_TEMPFAIL);
 	}
-	close(mfd);
 	close(pfd[1]);
-	fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+	close(mfd);
+	for (;;) {
+		struct pollfd pl;
+		int r;
+		pl.fd = pfd[0];
+		pl.events = POLLIN;
+		r = poll(&pl, 1, 1000);
+		if (r > 0) {
+			ssize_t k = read(pfd[0], b, sizeof b);
+			if (k < 0 && errno == EINTR) continue;
+			if (k <= 0) break;
+			if (out.len < SEND_OUTPUT_MAX)
+				str_append(&out, b, (size_t)k < SEND_OUTPUT_MAX - out.len ? (size_t)k : SEND_OUTPUT_MAX - out.len);
+			continue;
+		}
+		/* the program may be gone while a child of its own holds the pipe */
+		if (waitpid(g, &st, WNOHANG) == g) { got = 1; break; }
+		if (time(0) > deadline) { kill(g, SIGKILL); break; }
+	}
+	while (!got) {
+		pid_t w = waitpid(g, &st, WNOHANG);
+		if (w == g) break;
+		if (w < 0 && errno != EINTR) { st = EX_TEMPFAIL << 8; break; }
+		if (time(0) > deadline) kill(g, SIGKILL);
+		poll(0, 0, 100);
+	}
+	n[fmt_ulong(n, (unsigned long long)(unsigned)st)] = 0;
+	if (lseek(lockfd, 0, SEEK_END) < 0 || !fd_writeall(lockfd, "R", 1, -1) ||
+	    !fd_writeall(lockfd, n, strlen(n), -1) || !fd_writeall(lockfd, "\n", 1, -1) ||
+	    !fd_writeall(lockfd, out.s ? out.s : "", out.len, -1))
+		_exit(EX_TEMPFAIL);
+	_exit(0);
+}
+
+/* create and lock run/ID.K, then fork the runner */
+static int spawn(struct sched *s, struct job *j, const char *prog, char **argv)
+{
+	str p = STR_ZERO, jl = STR_ZERO;
+	char k[FMT_ULONG + 2];
+	int mfd, lfd;
+	size_t i;
+	pid_t pid;
+
+	k[0] = '.';
+	k[1 + fmt_ulong(k + 1, j->ri[0])] = 0;
+	if (!qpath(&j->runpath, QDIR_RUN, j->m->id.s, k)) return 0;
+	if (!qpath(&p, QDIR_MESS, j->m->id.s, 0)) return 0;
+	mfd = open(p.s, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	str_free(&p);
+	if (mfd < 0) return 0;
+	lfd = open(j->runpath.s, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (lfd < 0) { int e = errno; close(mfd); errno = e; return 0; }
+	if (!str_copys(&jl, j->remote ? "J1" : "J0")) goto fail;
+	for (i = 0; i < j->nri; i++)
+		if (!str_appendc(&jl, ' ') || !str_appendu(&jl, j->ri[i])) goto fail;
+	if (!str_appendc(&jl, '\n') || flock(lfd, LOCK_EX) != 0 ||
+	    !fd_writeall(lfd, jl.s, jl.len, -1)) goto fail;
+	str_free(&jl);
+	pid = fork();
+	if (pid < 0) { int e = errno; close(mfd); close(lfd); unlink(j->runpath.s); errno = e; return 0; }
+	if (pid == 0) {
+		sigset_t none;
+		static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGALRM, SIGPIPE };
+		size_t x;
+		for (x = 0; x < sizeof sigs / sizeof sigs[0]; x++) signal(sigs[x], SIG_DFL);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, 0);
+		runner(lfd, mfd, prog, argv);
+	}
+	/* the runner's copy of the descriptor keeps the lock */
+	close(mfd);
+	close(lfd);
 	j->pid = pid;
-	j->out = pfd[0];
 	(void)s;
 	return 1;
+fail:
+	{
+		int e = errno;
+		str_free(&jl);
+		close(mfd);
+		close(lfd);
+		unlink(j->runpath.s);
+		errno = e;
+	}
+	return 0;
 }
 
 static struct job *free_slot(struct sched *s)
@@ -671,6 +909,7 @@ static void start(struct sched *s, struct msg *m, size_t *ri, size_t nri, const 
 	if (!argv) { free(ri); return; }
 	memset(j, 0, sizeof *j);
 	j->out = -1;
+	j->lockfd = -1;
 	j->m = m;
 	j->ri = ri;
 	j->nri = nri;
@@ -703,6 +942,7 @@ static void start(struct sched *s, struct msg *m, size_t *ri, size_t nri, const 
 		str_free(&why);
 		free(ri);
 		str_free(&j->domain);
+		str_free(&j->runpath);
 		j->pid = 0;
 		j->m = 0;
 		free(argv);

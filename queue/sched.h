@@ -34,8 +34,15 @@ struct msg {
 	struct msg *next;
 };
 
+/* A delivery runs under a runner: a child of facteur-send that holds an
+ * exclusive flock on run/ID.K (K: the first recipient's index), runs the
+ * delivery program, and appends the result to that file before it exits.
+ * So a result survives facteur-send being killed, and a restarted
+ * facteur-send knows which deliveries are still running (the lock is held)
+ * and waits for them instead of starting them again. */
 struct job {
-	pid_t pid;              /* 0: slot free */
+	pid_t pid;              /* 0: slot free; -1: a runner left by a previous
+	                           facteur-send, watched through its lock */
 	int out;                /* read end of the child's stdout, or -1 */
 	str output;
 	struct msg *m;
@@ -45,7 +52,9 @@ struct job {
 	str domain;             /* lowercase; "" for local */
 	unsigned long long start;
 	int reaped;
-	int status;             /* wait status once reaped */
+	int status;             /* the delivery program's wait status */
+	int lockfd;             /* orphans only: our descriptor of run/ID.K */
+	str runpath;            /* run/ID.K */
 };
 
 struct sched {
@@ -65,6 +74,7 @@ struct sched {
 	int fifo_w;             /* our own writer, so poll never sees POLLHUP */
 	unsigned long long last_scan, last_clean;
 	int want_scan;
+	size_t norphans;        /* jobs with pid -1 */
 	int scan_failed;        /* a todo/ entry could not be recorded (disk full) */
 };
 
@@ -86,6 +96,8 @@ void sched_readjob(struct sched *s, struct job *j);
 void sched_retry_all(struct sched *s);
 /* kill deliveries that ran past SEND_JOB_TIMEOUT */
 void sched_timeouts(struct sched *s, unsigned long long now);
+/* check the runners left by a previous facteur-send (call while norphans) */
+void sched_orphans(struct sched *s, unsigned long long now);
 
 /* bounce.c: inject an RFC 3464 report for the failed (RS_FAILED)
  * recipients of m; 1 done (sent or dropped), 0 temporary failure */

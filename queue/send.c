@@ -94,6 +94,7 @@ int main(void)
 		if (!s.stopping && (s.want_scan || now >= s.last_scan + rescan)) sched_scan(&s, now);
 		if (now >= s.last_clean + SEND_CLEAN_S) sched_clean(&s, now);
 		sched_timeouts(&s, now);
+		if (s.norphans) sched_orphans(&s, now);
 		if (s.stopping && s.njobs == 0) break;
 		wait = sched_run(&s, now);
 		if (s.want_scan) wait = 0;
@@ -106,6 +107,7 @@ int main(void)
 				pjob[n++] = &s.jobs[i];
 			}
 		if ((unsigned long long)wait > rescan) wait = (long)rescan;
+		if (s.norphans && wait > 1) wait = 1;   /* their locks are polled */
 		r = poll(pfd, n, (int)(wait * 1000));
 		if (r < 0 && errno != EINTR) log_fatalsys(EX_OSERR, "fatal: poll", (char *)0);
 		if (r <= 0) continue;
