@@ -199,14 +199,15 @@ static int discard(struct session *s, unsigned long long n)
 	return 1;
 }
 
-/* a chunk outside a transaction is a protocol error, counted like DATA
+/* a chunk without HELO or MAIL is a protocol error, counted like DATA
  * without MAIL, unless it follows a transaction we refused midway: the
- * client's pipelined rest, up to its LAST, is expected */
+ * client's pipelined rest, up to its LAST, is expected. So are chunks
+ * after every RCPT was refused (554, uncounted, as for DATA). */
 static int bdat_refuse(struct session *s, unsigned long long n, enum reply_id why, int last)
 {
 	if (!discard(s, n)) { lost_client(s, BUF_EOF); return 0; }
 	reply(s, why);
-	if (!s->bdat_failed && why != RP_QUEUE_START) s->errors++;
+	if (!s->bdat_failed && (why == RP_NEED_HELO || why == RP_NEED_MAIL)) s->errors++;
 	if (last) s->bdat_failed = 0;
 	return 1;
 }

@@ -127,6 +127,10 @@ t.is_(st.codes(out)[4:], ["552"] + ["503"] * 8 + ["250", "221"],
 rc, out, err = talk(b"EHLO c\r\n" + b"BDAT 3\r\nabc" * 7 + b"NOOP\r\nQUIT\r\n")
 t.is_(st.codes(out), ["220", "250"] + ["503"] * 6 + ["421"],
       "BDAT without MAIL, again and again: 421 after six")
+rc, out, err = talk(b"EHLO c\r\nMAIL FROM:<a@remote.test>\r\nRCPT TO:<nobody@example.org>\r\n" +
+                   b"BDAT 3\r\nabc" * 7 + b"BDAT 3 LAST\r\nabcNOOP\r\nQUIT\r\n")
+t.is_(st.codes(out), ["220", "250", "250", "550"] + ["554"] * 8 + ["250", "221"],
+      "every RCPT refused, eight chunks pipelined: 554 each, no hang-up")
 
 # sizes that cannot be skipped: 552 and hang up, no overflow, no hang
 for size in ["2147483648", "4294967296", "9223372036854775808", "18446744073709551615",
