@@ -43,7 +43,7 @@ int msg_read(struct sess *s, struct folder *f, struct msg *m, str *out)
 
 	str_clear(out);
 	if (!msg_path(f, m, &p)) return 0;
-	fd = open(p.s, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	fd = open(p.s, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	str_free(&p);
 	if (fd < 0) { f->curmt = -1; return 0; }  /* gone or renamed: rescan next time */
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || !str_ready(out, (size_t)st.st_size)) { close(fd); return 0; }

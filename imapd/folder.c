@@ -119,7 +119,7 @@ static void kw_load(struct folder *f)
 
 	kw_free(f);
 	if (!subpath(f, KW_NAME, &p)) return;
-	fd = open(p.s, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	fd = open(p.s, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	str_free(&p);
 	if (fd < 0) return;
 	while ((r = read(fd, b, sizeof b)) > 0 && data.len < 65536) str_append(&data, b, (size_t)r);
@@ -258,7 +258,7 @@ static int idx_load(struct folder *f, struct mlist *l, struct stat *st)
 	unsigned long long v[3];
 
 	if (!subpath(f, IDX_NAME, &p)) return 0;
-	fd = open(p.s, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	fd = open(p.s, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	str_free(&p);
 	if (fd < 0) return 0;
 	if (fstat(fd, st) < 0 || !str_ready(&d, (size_t)st->st_size)) { close(fd); str_free(&d); return 0; }
@@ -620,7 +620,7 @@ static uint32_t new_uidvalidity(struct sess *s)
 		str_free(&p);
 		return v;
 	}
-	fd = open(p.s, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	fd = open(p.s, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd >= 0) {
 		r = read(fd, b, sizeof b - 1);
 		close(fd);
@@ -768,6 +768,19 @@ void folder_close(struct folder *f)
 	f->dirty = f->uidsnew = 0;
 }
 
+/* ",X=<digits>" in a base name (up to its ',' or end): 1 when present */
+static int name_field(const char *nm, size_t n, char x, unsigned long long *v)
+{
+	size_t i, u;
+
+	for (i = 0; i + 3 <= n; i++)
+		if (nm[i] == ',' && nm[i + 1] == x && nm[i + 2] == '=') {
+			u = scan_ulong(nm + i + 3, n - i - 3, v);
+			return u && u <= 19 && (i + 3 + u == n || nm[i + 3 + u] == ',');
+		}
+	return 0;
+}
+
 /* INTERNALDATE is the file's mtime; the size is the size on the wire,
  * with every bare LF (how facteur-deliver stores lines) counted as CRLF,
  * so it takes one read of the file, then lives in the index */
@@ -783,22 +796,22 @@ int msg_stat(const struct folder *f, struct msg *m)
 
 	if (m->size != (uint64_t)-1 && m->idate >= 0) return 1;
 	/* ",W=" in the name (lib/maildir, Dovecot) is the CRLF size already */
-	if (m->size == (uint64_t)-1) {
-		const char *nm = f->names.s + m->name, *w;
-		size_t n = m->namelen;
-		for (w = nm; w + 3 <= nm + n; w++)
-			if (w[0] == ',' && w[1] == 'W' && w[2] == '=') {
-				unsigned long long v;
-				size_t u = scan_ulong(w + 3, (size_t)(nm + n - w - 3), &v);
-				if (u && (w + 3 + u == nm + n || w[3 + u] == ',')) size = v;
-				break;
-			}
-	}
 	if (!msg_path(f, m, &p)) { str_free(&p); return 0; }
-	fd = open(p.s, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO planted in cur/ must not hang the session */
+	fd = open(p.s, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	str_free(&p);
 	if (fd < 0) return 0;
-	if (fstat(fd, &st) < 0) { close(fd); return 0; }
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) { close(fd); return 0; }
+	if (m->size == (uint64_t)-1) {
+		unsigned long long sv, wv;
+		/* a planted W= of 10^19 would be repeated as RFC822.SIZE and summed
+		 * into STATUS SIZE: believe it only beside an S= that matches the
+		 * file and within what bare LFs can add (at most one CR each) */
+		if (name_field(f->names.s + m->name, m->namelen, 'S', &sv) &&
+		    name_field(f->names.s + m->name, m->namelen, 'W', &wv) &&
+		    sv == (unsigned long long)st.st_size && wv >= sv && wv - sv <= sv && wv)
+			size = wv;
+	}
 	if (size || m->size != (uint64_t)-1) {
 		close(fd);
 		if (m->size == (uint64_t)-1) m->size = size;

@@ -334,7 +334,7 @@ static void subs_load(struct sess *s, str *out)
 
 	str_clear(out);
 	str_copy(&p, s->maildir.s, s->maildir.len); str_appends(&p, "subscriptions"); str_0(&p);
-	fd = open(p.s, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	fd = open(p.s, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	str_free(&p);
 	if (fd < 0) return;
 	while ((r = read(fd, b, sizeof b)) > 0 && out->len < 1024 * 1024) str_append(out, b, (size_t)r);

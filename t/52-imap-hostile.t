@@ -134,3 +134,49 @@ t.ok(b'"Link"' not in out, "not listed")
 t.ok(os.path.exists(os.path.join(outside, "cur", "keep")), "the file behind it is untouched")
 t.like(tagged(out, b"e"), b"NO", "COPY into a symlinked folder refused")
 t.is_(os.listdir(os.path.join(outside, "cur")), ["keep"], "nothing written behind it")
+
+# helper: a fresh Maildir owned as facteur-setup would leave it
+def fresh_maildir():
+    d = os.path.join(ft.tempdir(), "Maildir")
+    for sub in ("cur", "new", "tmp"):
+        os.makedirs(os.path.join(d, sub))
+    return d
+
+def chown_tree(d):
+    if os.geteuid() == 0:
+        import pwd
+        pw = pwd.getpwnam("facteur")
+        for root, dirs, files in os.walk(d):
+            for n in dirs + files:
+                os.lchown(os.path.join(root, n), pw.pw_uid, pw.pw_gid)
+        os.lchown(d, pw.pw_uid, pw.pw_gid)
+        os.chmod(os.path.dirname(d), 0o755)
+
+def mbox(d, script):
+    return ft.run("facteur-imapd", ["-m"], stdin=script, home=home, FACTEUR_MAILDIR=d, timeout=20)
+
+# a planted ",W=" (the size a delivery agent recorded) must not be believed
+# beyond what the file can be: RFC822.SIZE 10^19 broke fetchmail on POP3
+md2 = fresh_maildir()
+body = b"Subject: w\n\nline\n"
+for name in ("1.M1.h,S=17,W=10000000000000000000:2,S", "2.M2.h,W=18446744073709551615:2,S",
+             "3.M3.h,S=999,W=1000:2,S", "4.M4.h,S=17,W=19:2,S"):
+    with open(os.path.join(md2, "cur", name), "wb") as fh:
+        fh.write(body)
+chown_tree(md2)
+rc, out, err = mbox(md2, b"a SELECT INBOX\r\nb FETCH 1:4 (RFC822.SIZE)\r\nc STATUS INBOX (SIZE)\r\nz LOGOUT\r\n")
+sizes = [int(x) for x in re.findall(rb"RFC822\.SIZE (\d+)", out)]
+t.is_(sizes, [20, 20, 20, 19], "W= beyond the file, S= not matching it: the size is measured (20), a plausible W= is used")
+t.ok(re.search(rb"\* STATUS "?INBOX"? \(SIZE 79\)", out) is not None, "STATUS SIZE is the sum of real sizes, no wrap") or t.diag(out.decode("latin1"))
+
+# a FIFO planted in cur/ must not hang the session (open would block)
+md3 = fresh_maildir()
+with open(os.path.join(md3, "cur", "1.M1.h:2,S"), "wb") as fh:
+    fh.write(b"Subject: ok\r\n\r\nok\r\n")
+os.mkfifo(os.path.join(md3, "cur", "2.M2.h:2,S"))
+chown_tree(md3)
+try:
+    rc, out, err = mbox(md3, b"a SELECT INBOX\r\nb FETCH 1:* (RFC822.SIZE)\r\nc FETCH 1:* (BODY.PEEK[])\r\nd SEARCH LARGER 1\r\nz LOGOUT\r\n")
+except Exception as e:
+    rc, out = None, b""
+t.ok(rc is not None and tagged(out, b"z").startswith(b"OK"), "a FIFO in cur/ does not hang FETCH or SEARCH (rc %r)" % (rc,))
