@@ -167,7 +167,7 @@ chown_tree(md2)
 rc, out, err = mbox(md2, b"a SELECT INBOX\r\nb FETCH 1:4 (RFC822.SIZE)\r\nc STATUS INBOX (SIZE)\r\nz LOGOUT\r\n")
 sizes = [int(x) for x in re.findall(rb"RFC822\.SIZE (\d+)", out)]
 t.is_(sizes, [20, 20, 20, 19], "W= beyond the file, S= not matching it: the size is measured (20), a plausible W= is used")
-t.ok(re.search(rb"\* STATUS "?INBOX"? \(SIZE 79\)", out) is not None, "STATUS SIZE is the sum of real sizes, no wrap") or t.diag(out.decode("latin1"))
+t.ok(re.search(rb'\* STATUS "?INBOX"? \(SIZE 79\)', out) is not None, "STATUS SIZE is the sum of real sizes, no wrap") or t.diag(out.decode("latin1"))
 
 # a FIFO planted in cur/ must not hang the session (open would block)
 md3 = fresh_maildir()
