@@ -100,11 +100,17 @@ int str_equals(const str *x, const char *s)
 
 int str_list_has(const str *x, const char *s, size_t n)
 {
+	return str_list_has_sep(x, 0, s, n);
+}
+
+int str_list_has_sep(const str *x, char sep, const char *s, size_t n)
+{
 	size_t i = 0;
 
 	while (i < x->len) {
-		size_t l = strnlen(x->s + i, x->len - i);
-		if (l == n && memcmp(x->s + i, s, n) == 0) return 1;
+		const char *e = memchr(x->s + i, sep, x->len - i);
+		size_t l = e ? (size_t)(e - (x->s + i)) : x->len - i;
+		if (l == n && (n == 0 || memcmp(x->s + i, s, n) == 0)) return 1;
 		i += l + 1;
 	}
 	return 0;

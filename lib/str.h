@@ -29,5 +29,7 @@ void str_lower(str *x);                   /* ASCII lowercase in place */
 int str_equals(const str *x, const char *s); /* 1 when bytes equal s exactly */
 /* 1 when x, a list of NUL-terminated items, holds s[0..n) as one item */
 int str_list_has(const str *x, const char *s, size_t n);
+/* the same for a list whose items end in sep (a file of lines: '\n') */
+int str_list_has_sep(const str *x, char sep, const char *s, size_t n);
 
 #endif

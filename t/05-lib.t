@@ -1,3 +1,3 @@
 #!/bin/sh
-# unit tests of lib/ (addresses, numbers, base64, strings, buffered I/O)
+# unit tests of lib/ (addresses, numbers, base64, strings, buffered I/O, remoteip)
 exec "${FACTEUR_SRC:-.}/t/bin/unit-lib"

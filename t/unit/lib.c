@@ -1,10 +1,16 @@
-/* unit tests of lib/: addresses, numbers, base64, strings, buffered I/O. */
+/* unit tests of lib/: addresses, numbers, base64, strings, buffered I/O,
+ * the client's address (remoteip). */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include "addr.h"
 #include "b64.h"
 #include "buf.h"
+#include "remoteip.h"
 #include "scan.h"
 #include "str.h"
 #include "tap.h"
@@ -30,6 +36,63 @@ static int perr(const char *s, int code)
 	int r = addr_parse_path(s, strlen(s), 0, &a, &used);
 	addr_free(&a);
 	return r == code;
+}
+
+/* remoteip_get with $TCPREMOTEIP set to env (0: unset) on descriptor fd */
+static int rip(const char *env, int fd, const char *want)
+{
+	str o = STR_ZERO;
+	int ok;
+
+	if (env) setenv("TCPREMOTEIP", env, 1);
+	else unsetenv("TCPREMOTEIP");
+	ok = remoteip_get(&o, fd) && o.s && strcmp(o.s, want) == 0;
+	if (!ok) printf("# remoteip_get gave \"%s\", wanted \"%s\"\n", o.s ? o.s : "(null)", want);
+	str_free(&o);
+	return ok;
+}
+
+/* a TCP connection over loopback of family fam; the accepted end in *srv */
+static int tcp_pair(int fam, int *cli, int *srv)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	int l = socket(fam, SOCK_STREAM, 0);
+
+	*cli = *srv = -1;
+	if (l < 0) return 0;
+	memset(&ss, 0, sizeof ss);
+	if (fam == AF_INET) {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+		a->sin_family = AF_INET;
+		a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		sl = sizeof *a;
+	} else {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+		int off = 0;
+		a->sin6_family = AF_INET6;
+		a->sin6_addr = in6addr_any;   /* dual stack: a v4 client arrives mapped */
+		sl = sizeof *a;
+		(void)setsockopt(l, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+	}
+	if (bind(l, (struct sockaddr *)&ss, sl) != 0 || listen(l, 1) != 0 ||
+	    getsockname(l, (struct sockaddr *)&ss, &sl) != 0) { close(l); return 0; }
+	if (fam == AF_INET6) {
+		/* connect from 127.0.0.1 to the v6 socket: the peer is ::ffff:127.0.0.1 */
+		struct sockaddr_in v4;
+		memset(&v4, 0, sizeof v4);
+		v4.sin_family = AF_INET;
+		v4.sin_port = ((struct sockaddr_in6 *)&ss)->sin6_port;
+		v4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		*cli = socket(AF_INET, SOCK_STREAM, 0);
+		if (*cli < 0 || connect(*cli, (struct sockaddr *)&v4, sizeof v4) != 0) { close(l); return 0; }
+	} else {
+		*cli = socket(AF_INET, SOCK_STREAM, 0);
+		if (*cli < 0 || connect(*cli, (struct sockaddr *)&ss, sl) != 0) { close(l); return 0; }
+	}
+	*srv = accept(l, 0, 0);
+	close(l);
+	return *srv >= 0;
 }
 
 int main(void)
@@ -133,6 +196,56 @@ int main(void)
 		OK(str_list_has(&l, "c", 1) && str_list_has(&l, "ab", 2) && str_list_has(&l, "", 0) && str_list_has(&l, "d", 1),
 		   "str_list_has finds every item, the last one without its NUL too");
 		OK(!str_list_has(&l, "a", 1) && !str_list_has(&l, "b", 1) && !str_list_has(&l, "abc", 3), "str_list_has: no prefixes or joins");
+		str_free(&l);
+	}
+	{
+		static const char nets[] = "10.0.0.0/8\0" "192.168.1.7\0" "junk\0" "2001:db8::/32\0" "1.2.3.0/33\0" "9.9.9.9/\0" "::ffff:172.16.0.0/108";
+		size_t nl = sizeof nets - 1;
+		int c, d, p[2];
+
+		OK(remoteip_match("10.1.2.3", nets, nl) && !remoteip_match("11.1.2.3", nets, nl), "remoteip_match: IPv4 /8");
+		OK(remoteip_match("192.168.1.7", nets, nl) && !remoteip_match("192.168.1.8", nets, nl), "remoteip_match: bare IPv4 is /32");
+		OK(remoteip_match("2001:db8:1::5", nets, nl) && !remoteip_match("2001:db9::5", nets, nl), "remoteip_match: IPv6 /32");
+		OK(!remoteip_match("1.2.3.4", nets, nl) && !remoteip_match("9.9.9.9", nets, nl), "remoteip_match: bad prefixes skipped");
+		OK(remoteip_match("::ffff:10.0.0.1", nets, nl) && remoteip_match("172.16.5.5", nets, nl) &&
+		   !remoteip_match("172.32.0.1", nets, nl), "remoteip_match: mapped and plain IPv4 are one address");
+		OK(!remoteip_match("", nets, nl) && !remoteip_match(0, nets, nl) && !remoteip_match("::ffff:10.0.0.1x", nets, nl) &&
+		   !remoteip_match("junk", nets, nl), "remoteip_match: empty, null and junk match nothing");
+		OK(remoteip_is_loopback("127.0.0.1") && remoteip_is_loopback("127.9.9.9") && remoteip_is_loopback("::1") &&
+		   remoteip_is_loopback("::ffff:127.0.0.1") && remoteip_is_loopback("0:0:0:0:0:0:0:1"), "remoteip_is_loopback: 127/8, ::1, mapped");
+		OK(!remoteip_is_loopback("128.0.0.1") && !remoteip_is_loopback("::2") && !remoteip_is_loopback("1270.0.0.1") &&
+		   !remoteip_is_loopback("127.foo") && !remoteip_is_loopback("192.0.2.1") && !remoteip_is_loopback("") &&
+		   !remoteip_is_loopback("::ffff:128.0.0.1"), "remoteip_is_loopback: nothing else");
+
+		OK(pipe(p) == 0, "pipe");
+		OK(rip(0, p[0], ""), "remoteip_get: a pipe without TCPREMOTEIP is no network client");
+		OK(rip("", p[0], ""), "remoteip_get: empty TCPREMOTEIP is unset");
+		OK(rip("192.0.2.1", p[0], "192.0.2.1"), "remoteip_get: TCPREMOTEIP wins");
+		OK(rip("::FFFF:192.0.2.1", p[0], "192.0.2.1"), "remoteip_get: mapped TCPREMOTEIP written as IPv4");
+		OK(rip("2001:DB8:0::1", p[0], "2001:db8::1"), "remoteip_get: IPv6 TCPREMOTEIP normalised");
+		OK(rip("not-an-ip", p[0], "not-an-ip"), "remoteip_get: other text kept");
+		memset(big, 'x', 100); big[100] = 0;
+		OK(rip(big, p[0], big + 37), "remoteip_get: over-long TCPREMOTEIP cut when the socket says nothing");
+		close(p[0]); close(p[1]);
+		if (tcp_pair(AF_INET, &c, &d)) {
+			OK(rip(0, d, "127.0.0.1"), "remoteip_get: IPv4 peer from the socket");
+			OK(rip(big, d, "127.0.0.1"), "remoteip_get: over-long TCPREMOTEIP gives way to the socket");
+			OK(rip("10.9.8.7", d, "10.9.8.7"), "remoteip_get: TCPREMOTEIP before the socket");
+			close(c); close(d);
+		} else OK(0, "IPv4 loopback connection");
+		if (tcp_pair(AF_INET6, &c, &d)) {
+			OK(rip(0, d, "127.0.0.1"), "remoteip_get: mapped peer of an IPv6 socket written as IPv4");
+			close(c); close(d);
+		} else printf("# no dual-stack IPv6 socket here; mapped-peer case not run\n");
+		unsetenv("TCPREMOTEIP");
+	}
+	{
+		str l = STR_ZERO;
+		str_copys(&l, "INBOX\nwork\n\nlast");
+		OK(str_list_has_sep(&l, '\n', "work", 4) && str_list_has_sep(&l, '\n', "INBOX", 5) &&
+		   str_list_has_sep(&l, '\n', "last", 4) && str_list_has_sep(&l, '\n', "", 0), "str_list_has_sep finds every line");
+		OK(!str_list_has_sep(&l, '\n', "wor", 3) && !str_list_has_sep(&l, '\n', "INBOX\nwork", 10) &&
+		   !str_list_has_sep(&l, 0, "work", 4), "str_list_has_sep: no prefixes, joins or other separators");
 		str_free(&l);
 	}
 	str_free(&s);
