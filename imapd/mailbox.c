@@ -296,6 +296,12 @@ static void cmd_rename(struct sess *s)
 	if (!tok_end(s)) { bad(s, "extra arguments"); goto out; }
 	if (!isdir(op.s)) { reply(s, "NO", "[NONEXISTENT] no such mailbox"); goto out; }
 	if (str_equals(&nn, "INBOX") || isdir(np.s)) { reply(s, "NO", "[ALREADYEXISTS] target exists"); goto out; }
+	/* "a" to "a.b": the children loop would meet ".a.b" itself as a child
+	 * of "a" and rename it again, ".a.b.b", until the name limit */
+	if (!str_equals(&on, "INBOX") && nn.len > on.len && nn.s[on.len] == '.' && memcmp(nn.s, on.s, on.len) == 0) {
+		reply(s, "NO", "[CANNOT] cannot rename a mailbox under itself");
+		goto out;
+	}
 	if (s->state == S_SELECTED && str_equals(&s->f.name, on.s)) do_unselect(s, 0);
 	if (str_equals(&on, "INBOX")) {
 		if (!rename_inbox(s, np.s)) { reply(s, "NO", "[SERVERBUG] unable to move every message"); goto out; }
@@ -378,20 +384,36 @@ done:
 	str_free(&name); str_free(&subs); str_free(&out); str_free(&p);
 }
 
-/* IMAP LIST wildcards: '*' anything, '%' anything but the delimiter */
+/* IMAP LIST wildcards: '*' anything, '%' anything but the delimiter.
+ * Not by backtracking: "*%*%...x" against a long name took exponential
+ * time. One pass over the pattern keeps the set of name positions reached
+ * (names are at most IMAP_NAME_MAX bytes of modified UTF-7, a little more
+ * once decoded for UTF8=ACCEPT): O(pattern x name). */
+#define WMATCH_NAME_MAX (2 * IMAP_NAME_MAX)
 static int wmatch(const char *pat, size_t pn, const char *name, size_t nn)
 {
-	size_t i;
+	unsigned char at[WMATCH_NAME_MAX + 1], nx[WMATCH_NAME_MAX + 1];
+	size_t i, j;
 
-	if (!pn) return nn == 0;
-	if (*pat == '*' || *pat == '%') {
-		for (i = 0; i <= nn; i++) {
-			if (i > 0 && *pat == '%' && name[i - 1] == '.') return 0;
-			if (wmatch(pat + 1, pn - 1, name + i, nn - i)) return 1;
-		}
-		return 0;
+	if (nn > WMATCH_NAME_MAX) return 0;
+	memset(at, 0, nn + 1);
+	at[0] = 1;
+	for (i = 0; i < pn; i++) {
+		int any = 0;
+		memset(nx, 0, nn + 1);
+		if (pat[i] == '*' || pat[i] == '%') {
+			int on = 0;
+			for (j = 0; j <= nn; j++) {
+				if (pat[i] == '%' && j > 0 && name[j - 1] == '.') on = 0;
+				if (at[j]) on = 1;
+				nx[j] = (unsigned char)on;
+			}
+		} else
+			for (j = 0; j < nn; j++) if (at[j] && name[j] == pat[i]) nx[j + 1] = 1;
+		for (j = 0; j <= nn; j++) any |= (at[j] = nx[j]);
+		if (!any) return 0;
 	}
-	return nn && *pat == *name && wmatch(pat + 1, pn - 1, name + 1, nn - 1);
+	return at[nn];
 }
 
 static int match_name(const str *pat, const char *name, size_t n)

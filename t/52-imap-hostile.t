@@ -180,3 +180,32 @@ try:
 except Exception as e:
     rc, out = None, b""
 t.ok(rc is not None and tagged(out, b"z").startswith(b"OK"), "a FIFO in cur/ does not hang FETCH or SEARCH (rc %r)" % (rc,))
+
+# LIST patterns are matched without backtracking: "*%*%...x" against a
+# 200-byte name took exponential time (minutes of CPU per LIST)
+md4 = fresh_maildir()
+for sub in ("cur", "new", "tmp"):
+    os.makedirs(os.path.join(md4, "." + "a" * 200, sub))
+    os.makedirs(os.path.join(md4, ".Work.Sub", sub))
+    os.makedirs(os.path.join(md4, ".Work", sub))
+chown_tree(md4)
+import time
+t0 = time.time()
+try:
+    rc, out, err = mbox(md4, b'a LIST "" "' + b"*%" * 20 + b'x"\r\nb LIST "" "W%.%"\r\nc LIST "" "*a"\r\nd LIST "Work." "%"\r\nz LOGOUT\r\n')
+except Exception:
+    rc, out = None, b""
+t.ok(rc == 0 and time.time() - t0 < 10 and tagged(out, b"a") == b"OK LIST completed", "LIST with 40 wildcards answers at once")
+t.ok(re.search(rb'^\* LIST \([^)]*\) "\." "?Work\.Sub"?\r\nb OK', out, re.M) is not None, "'%' stops at the delimiter, '.' matches it")
+t.ok(re.search(rb'^\* LIST \([^)]*\) "\." "?a{200}"?\r\nc OK', out, re.M) is not None, "'*a' matches the long name only")
+t.ok(re.search(rb'^\* LIST \([^)]*\) "\." "?Work\.Sub"?\r\nd OK', out, re.M) is not None, "reference and pattern concatenate")
+
+# RENAME a a.b: the children loop met ".a.b" as a child of "a" and renamed
+# it again, to ".a.b.b"
+rc, out, err = mbox(md4, b"a CREATE q\r\nb RENAME q q.y\r\nc RENAME Work Work.Sub.x\r\nd RENAME Work Job\r\nz LOGOUT\r\n")
+t.like(tagged(out, b"b"), b"NO", "RENAME under itself refused")
+t.like(tagged(out, b"c"), b"NO", "RENAME under its own child refused")
+t.like(tagged(out, b"d"), b"OK", "an ordinary RENAME still works")
+names = sorted(n for n in os.listdir(md4) if n.startswith("."))
+t.ok(".q" in names and ".Job" in names and ".Job.Sub" in names and not any(n.startswith(".q.") or n.startswith(".Work") for n in names),
+     "folders after RENAME: %s" % [n for n in names if len(n) < 40])
