@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include "addr.h"
 #include "imapd-internal.h"
 #include "log.h"
 #include "scan.h"
@@ -15,6 +16,21 @@
 void putn(struct sess *s, const char *p, size_t n) { bufout_put(&s->out, p, n); }
 void put(struct sess *s, const char *p) { bufout_puts(&s->out, p); }
 void putu(struct sess *s, unsigned long long u) { bufout_putu(&s->out, u); }
+
+/* a literal (not literal8) may not hold NUL (RFC 9051 4.3): mail does, so
+ * NUL goes out as 0x80, as Dovecot does; the length does not change */
+void putn_nonul(struct sess *s, const char *p, size_t n)
+{
+	const char *z;
+
+	while (n && (z = memchr(p, 0, n))) {
+		putn(s, p, (size_t)(z - p));
+		put(s, "\x80");
+		n -= (size_t)(z - p) + 1;
+		p = z + 1;
+	}
+	putn(s, p, n);
+}
 
 void putq(struct sess *s, const char *p, size_t n)
 {
@@ -24,9 +40,11 @@ void putq(struct sess *s, const char *p, size_t n)
 	for (i = 0; i < n && !lit; i++) {
 		unsigned char c = (unsigned char)p[i];
 		if (c == '\r' || c == '\n' || c == 0 || (c >= 0x80 && !s->utf8)) lit = 1;
+		/* after ENABLE UTF8=ACCEPT a quoted string may hold UTF-8, not any 8-bit */
+		else if (c >= 0x80 && !utf8_valid(p, n)) lit = 1;
 	}
 	if (lit) {
-		put(s, "{"); putu(s, n); put(s, "}\r\n"); putn(s, p, n);
+		put(s, "{"); putu(s, n); put(s, "}\r\n"); putn_nonul(s, p, n);
 		return;
 	}
 	put(s, "\"");

@@ -371,8 +371,11 @@ static void put_idate(struct sess *s, int64_t t)
 
 static void put_literal(struct sess *s, const char *p, size_t n, int bin)
 {
-	if (bin && memchr(p, 0, n)) put(s, "~");
-	put(s, "{"); putu(s, n); put(s, "}\r\n"); putn(s, p, n);
+	int nul = memchr(p, 0, n) != 0;
+	if (bin && nul) put(s, "~");
+	put(s, "{"); putu(s, n); put(s, "}\r\n");
+	if (nul && !bin) putn_nonul(s, p, n);
+	else putn(s, p, n);
 }
 
 int fetch_command(struct sess *s, int uid)

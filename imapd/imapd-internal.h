@@ -125,6 +125,7 @@ int tok_is(const struct tok *t, const char *want);
 void put(struct sess *s, const char *p);
 void putn(struct sess *s, const char *p, size_t n);
 void putu(struct sess *s, unsigned long long u);
+void putn_nonul(struct sess *s, const char *p, size_t n);  /* NUL sent as 0x80 */
 void putq(struct sess *s, const char *p, size_t n);  /* quoted or literal */
 void putnstr(struct sess *s, const char *p, size_t n, int isnil);
 void reply(struct sess *s, const char *status, const char *text); /* tagged */

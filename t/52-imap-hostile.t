@@ -209,3 +209,20 @@ t.like(tagged(out, b"d"), b"OK", "an ordinary RENAME still works")
 names = sorted(n for n in os.listdir(md4) if n.startswith("."))
 t.ok(".q" in names and ".Job" in names and ".Job.Sub" in names and not any(n.startswith(".q.") or n.startswith(".Work") for n in names),
      "folders after RENAME: %s" % [n for n in names if len(n) < 40])
+
+# header bytes IMAP strings cannot carry as they are: NUL (not even in a
+# literal, RFC 9051 4.3), 8-bit that is not UTF-8 after UTF8=ACCEPT
+md5 = fresh_maildir()
+with open(os.path.join(md5, "cur", "1.M1.h:2,S"), "wb") as fh:
+    fh.write(b'Subject: a\x00b "q" \\ \xe9t\xe9\r\nFrom: "X\\"Y" <x@example.org>\r\n\r\nbody\x00end\r\n')
+chown_tree(md5)
+rc, out, err = mbox(md5, b"a SELECT INBOX\r\nb FETCH 1 (ENVELOPE BODY.PEEK[])\r\nc ENABLE UTF8=ACCEPT\r\nd FETCH 1 (ENVELOPE)\r\ne FETCH 1 (BINARY.PEEK[])\r\nz LOGOUT\r\n")
+part = out.split(b"\r\nb OK")[0].split(b"\r\n* 1 FETCH")[-1]
+t.ok(b"\x00" not in part and b'a\x80b "q" \\ \xe9t\xe9' in part and b"body\x80end" in part,
+     "NUL in a header and a body goes out as 0x80 in a literal, same length")
+part = out.split(b"\r\nd OK")[0].split(b"c OK")[-1]
+t.ok(b"\x00" not in part and re.search(rb"\{\d+\}\r\na\x80b", part) is not None,
+     "after UTF8=ACCEPT, a subject with Latin-1 bytes is a literal, not an invalid quoted string")
+t.ok(b'"X\\"Y"' in part, "a quote inside the display name is escaped")
+part = out.split(b"\r\ne OK")[0].split(b"d OK")[-1]
+t.ok(b"~{" in part and b"body\x00end" in part, "BINARY[] keeps the NUL in a literal8")
