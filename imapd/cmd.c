@@ -278,7 +278,10 @@ int cmd_read(struct sess *s)
 		grab_tag(c);
 		max = s->state == S_NOTAUTH ? IMAP_LITERAL_PREAUTH :
 		      is_append(c) ? s->appendmax : IMAP_LITERAL_MAX;
-		if (la < 0 || len > max || ++nlit > IMAP_LITERALS_MAX) {
+		/* the whole command too, before the literal is read: MULTIAPPEND of
+		 * many literals each under the limit held twice the limit in memory */
+		if (la < 0 || len > max || ++nlit > IMAP_LITERALS_MAX ||
+		    c->buf.len + len > IMAP_CMD_MAX + s->appendmax) {
 			str_free(&line);
 			if (!sync) return fatal_bye(s, "non-synchronizing literal too large");
 			if (s->state != S_NOTAUTH && is_append(c)) reply(s, "NO", "[TOOBIG] message too large");

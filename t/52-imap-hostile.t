@@ -226,3 +226,17 @@ t.ok(b"\x00" not in part and re.search(rb"\{\d+\}\r\na\x80b", part) is not None,
 t.ok(b'"X\\"Y"' in part, "a quote inside the display name is escaped")
 part = out.split(b"\r\ne OK")[0].split(b"d OK")[-1]
 t.ok(b"~{" in part and b"body\x00end" in part, "BINARY[] keeps the NUL in a literal8")
+
+# MULTIAPPEND: each literal under the limit, the command over it; refused
+# before the second literal is read (it used to be read, twice the limit)
+home2 = ft.make_instance()
+with open(os.path.join(home2, "control", "databytes"), "w") as fh:
+    fh.write("8000000\n")
+md6 = fresh_maildir()
+chown_tree(md6)
+msg = (b"Subject: big\r\n\r\n" + b"x" * 78 + b"\r\n") * 50000
+script = b"a APPEND INBOX {%d}\r\n" % len(msg) + msg + b" {%d}\r\n" % len(msg)
+rc, out, err = ft.run("facteur-imapd", ["-m"], stdin=script, home=home2, FACTEUR_MAILDIR=md6, timeout=20)
+t.ok(out.count(b"+ OK") == 1 and tagged(out, b"a").startswith(b"NO [TOOBIG]"),
+     "second literal past the command limit: NO [TOOBIG] before it is read")
+t.is_(os.listdir(os.path.join(md6, "cur")) + os.listdir(os.path.join(md6, "tmp")), [], "nothing stored")
