@@ -2,43 +2,25 @@
  * systemd Accept=yes). main only: options, privilege, configuration; the
  * protocol is lmtp.c. Started as root it drops to `facteur` before reading
  * anything, and it never delivers as root. */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 #include "control.h"
 #include "exitcodes.h"
 #include "lmtp.h"
 #include "log.h"
 #include "priv.h"
+#include "remoteip.h"
 #include "scan.h"
-
-static const char *peer(char *b, size_t n)
-{
-	const char *e = getenv("TCPREMOTEIP");
-	struct sockaddr_storage ss;
-	socklen_t l = sizeof ss;
-
-	if (e && *e) return e;
-	if (getpeername(0, (struct sockaddr *)&ss, &l) == 0) {
-		if (ss.ss_family == AF_INET &&
-		    inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, b, (socklen_t)n)) return b;
-		if (ss.ss_family == AF_INET6 &&
-		    inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, b, (socklen_t)n)) return b;
-	}
-	return "unknown";
-}
 
 int main(int argc, char **argv)
 {
 	struct lmtp s;
 	int c, timeout = LMTP_TIMEOUT_MS, r;
 	unsigned long long v;
-	char pb[INET6_ADDRSTRLEN + 1];
+	str remote = STR_ZERO;
 
 	log_setprog("facteur-lmtpd");
 	signal(SIGPIPE, SIG_IGN);
@@ -56,7 +38,8 @@ int main(int argc, char **argv)
 	if (!priv_drop(PRIV_USER)) log_fatalsys(EX_TEMPFAIL, "fatal: unable to drop privileges", (char *)0);
 	if (getuid() == 0 || geteuid() == 0) log_fatal(EX_TEMPFAIL, "fatal: refusing to deliver as root", (char *)0);
 	lmtp_init(&s, 0, 1, timeout);
-	s.remote = peer(pb, sizeof pb);
+	if (!remoteip_get(&remote, 0)) log_fatal(EX_TEMPFAIL, "fatal: out of memory", (char *)0);
+	s.remote = remote.len ? remote.s : "unknown";
 	if (control_readline("control/me", &s.me) <= 0 || !s.me.len) {
 		if (!str_copys(&s.me, "localhost") || !str_0(&s.me)) log_fatal(EX_TEMPFAIL, "fatal: out of memory", (char *)0);
 	}
@@ -68,5 +51,6 @@ int main(int argc, char **argv)
 	r = lmtp_run(&s);
 	bufout_flush(&s.out);
 	lmtp_free(&s);
+	str_free(&remote);
 	return r;
 }

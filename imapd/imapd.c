@@ -5,12 +5,9 @@
  * With -m it is the mailbox server that facteur-checkpassword execs after
  * a good password, with FACTEUR_MAILDIR naming the user's Maildir. -t asks
  * for implicit TLS: unless $FACTEUR_TLS=1 we exec facteur-tlsd first. */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 #include "auth.h"
 #include "control.h"
@@ -18,25 +15,20 @@
 #include "imapd-internal.h"
 #include "log.h"
 #include "priv.h"
+#include "remoteip.h"
 #include "tlsctl.h"
 
 static int is_loopback(void)
 {
-	const char *ip = getenv("TCPREMOTEIP");
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof ss;
+	str ip = STR_ZERO;
+	int r;
 
-	if (ip && *ip) return strncmp(ip, "127.", 4) == 0 || strcmp(ip, "::1") == 0 ||
-	                      strncmp(ip, "::ffff:127.", 11) == 0;
-	if (getpeername(0, (struct sockaddr *)&ss, &sl) < 0) return 1;  /* a pipe: local */
-	if (ss.ss_family == AF_INET)
-		return (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
-	if (ss.ss_family == AF_INET6) {
-		struct in6_addr *a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
-		return IN6_IS_ADDR_LOOPBACK(a) ||
-		       (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
-	}
-	return 1;   /* AF_UNIX */
+	/* out of memory: not loopback, the safe side. No network client at
+	 * all (a pipe, a Unix socket) counts as local. */
+	if (!remoteip_get(&ip, 0)) r = 0;
+	else r = !ip.len || remoteip_is_loopback(ip.s);
+	str_free(&ip);
+	return r;
 }
 
 static void preauth_loop(struct sess *s)

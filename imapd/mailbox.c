@@ -347,18 +347,6 @@ static void subs_load(struct sess *s, str *out)
 	close(fd);
 }
 
-static int subs_has(const str *subs, const char *name, size_t n)
-{
-	size_t i = 0;
-	while (i < subs->len) {
-		const char *nl = memchr(subs->s + i, '\n', subs->len - i);
-		size_t l = nl ? (size_t)(nl - subs->s) - i : subs->len - i;
-		if (l == n && memcmp(subs->s + i, name, n) == 0) return 1;
-		i += l + 1;
-	}
-	return 0;
-}
-
 static void cmd_subscribe(struct sess *s, int on)
 {
 	str name = STR_ZERO, subs = STR_ZERO, out = STR_ZERO, p = STR_ZERO;
@@ -504,7 +492,7 @@ static size_t list_all(struct sess *s, struct lentry **out)
 	}
 	for (i = 0; i < n; i++) {
 		size_t li = strlen(l[i].name);
-		l[i].sub = subs_has(&subs, l[i].name, li);
+		l[i].sub = str_list_has_sep(&subs, '\n', l[i].name, li);
 	}
 	for (i = 0; i < n; i++) {
 		size_t li = strlen(l[i].name);

@@ -73,8 +73,6 @@ struct pop3_auth {
 /* the AUTHORIZATION state until QUIT, EOF or a finished mailbox session;
  * returns the exit code */
 int pop3_preauth(struct pop3_auth *a);
-/* 1 when an address (text) is loopback */
-int pop3_is_loopback(const char *ip);
 /* RFC 4616 PLAIN message: authzid\0authcid\0passwd; 1 ok with pointers
  * into m, 0 malformed or authzid other than authcid */
 int pop3_sasl_plain(const char *m, size_t n, const char **user, size_t *ulen,

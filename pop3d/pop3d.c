@@ -5,13 +5,10 @@
  * TRANSACTION half, with $FACTEUR_MAILDIR and $USER). Trusts its
  * environment (set by tcpserver, systemd, facteur-tlsd or
  * facteur-checkpassword), nothing from the client. */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 #include "auth.h"
 #include "control.h"
@@ -20,31 +17,12 @@
 #include "log.h"
 #include "pop3-internal.h"
 #include "priv.h"
+#include "remoteip.h"
 #include "tlsctl.h"
 
 static _Noreturn void usage(void)
 {
 	log_fatal(EX_USAGE, "usage: facteur-pop3d [-t] | facteur-pop3d -m", (char *)0);
-}
-
-static void remote_ip(char *out, size_t cap)
-{
-	const char *e = getenv("TCPREMOTEIP");
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof ss;
-
-	out[0] = 0;
-	if (e && *e) {
-		size_t n = strnlen(e, cap - 1);
-		memcpy(out, e, n);
-		out[n] = 0;
-		return;
-	}
-	if (getpeername(0, (struct sockaddr *)&ss, &sl) != 0) return;
-	if (ss.ss_family == AF_INET)
-		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, out, (socklen_t)cap);
-	else if (ss.ss_family == AF_INET6)
-		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, out, (socklen_t)cap);
 }
 
 static int mailbox_main(void)
@@ -127,7 +105,8 @@ int main(int argc, char **argv)
 {
 	struct pop3_io io;
 	struct pop3_auth a;
-	str me = STR_ZERO;
+	str me = STR_ZERO, rip = STR_ZERO;
+	size_t n;
 	int mailbox = 0, tls = 0, i, r;
 
 	log_setprog("facteur-pop3d");
@@ -144,10 +123,14 @@ int main(int argc, char **argv)
 	pop3_io_init(&io);
 	memset(&a, 0, sizeof a);
 	a.io = &io;
-	remote_ip(a.remote, sizeof a.remote);
+	if (!remoteip_get(&rip, 0)) log_fatal(111, "fatal: out of memory", (char *)0);
+	n = rip.len < sizeof a.remote ? rip.len : sizeof a.remote - 1;
+	memcpy(a.remote, rip.s, n);
+	a.remote[n] = 0;
 	a.tls_avail = tlsctl_fd() >= 0;
 	/* not a socket at all (a pipe, a test) counts as local */
-	a.remote_trusted = !a.remote[0] || pop3_is_loopback(a.remote) || plaintext_allowed_file();
+	a.remote_trusted = !rip.len || remoteip_is_loopback(rip.s) || plaintext_allowed_file();
+	str_free(&rip);
 	a.plaintext_ok = a.remote_trusted || tlsctl_active();
 	if (!auth_findprog("facteur-pop3d", &a.self)) log_fatal(111, "fatal: out of memory", (char *)0);
 	log_line("connect from ", a.remote[0] ? a.remote : "local", tlsctl_active() ? " (TLS)" : "", (char *)0);

@@ -14,12 +14,6 @@
 #include "pop3-internal.h"
 #include "tlsctl.h"
 
-int pop3_is_loopback(const char *ip)
-{
-	if (!strncmp(ip, "::ffff:", 7)) ip += 7;
-	return !strncmp(ip, "127.", 4) || !strcmp(ip, "::1");
-}
-
 int pop3_sasl_plain(const char *m, size_t n, const char **user, size_t *ulen,
                     const char **pass, size_t *plen)
 {

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "pop3-internal.h"
+#include "remoteip.h"
 
 static int n_tests, n_failed;
 
@@ -55,11 +56,11 @@ static void test_plain(void)
 
 static void test_loopback(void)
 {
-	ok(pop3_is_loopback("127.0.0.1") && pop3_is_loopback("127.9.9.9"), "127/8 is loopback");
-	ok(pop3_is_loopback("::1") && pop3_is_loopback("::ffff:127.0.0.1"), "::1 and mapped 127 are loopback");
-	ok(!pop3_is_loopback("128.0.0.1") && !pop3_is_loopback("::2") && !pop3_is_loopback("1270.0.0.1"),
+	ok(remoteip_is_loopback("127.0.0.1") && remoteip_is_loopback("127.9.9.9"), "127/8 is loopback");
+	ok(remoteip_is_loopback("::1") && remoteip_is_loopback("::ffff:127.0.0.1"), "::1 and mapped 127 are loopback");
+	ok(!remoteip_is_loopback("128.0.0.1") && !remoteip_is_loopback("::2") && !remoteip_is_loopback("1270.0.0.1"),
 	   "others are not (prefix match kept to 127.)");
-	ok(!pop3_is_loopback("192.0.2.1") && !pop3_is_loopback(""), "documentation net and empty are not");
+	ok(!remoteip_is_loopback("192.0.2.1") && !remoteip_is_loopback(""), "documentation net and empty are not");
 }
 
 /* what pop3_sendmsg writes for content, read back through a pipe */

@@ -13,6 +13,7 @@
 #include "control.h"
 #include "fmt.h"
 #include "log.h"
+#include "remoteip.h"
 #include "tlsctl.h"
 #include "users.h"
 #include "smtpd-internal.h"
@@ -52,7 +53,7 @@ static int setup(struct session *s)
 	str list = STR_ZERO;
 	int r;
 
-	if (!relay_remote_ip(&s->remoteip, s->in.fd)) return 0;
+	if (!remoteip_get(&s->remoteip, s->in.fd)) return 0;
 	s->loopback = relay_is_loopback(s->remoteip.s);
 	r = control_readline("control/me", &s->me);
 	if (r < 0) return 0;

@@ -131,7 +131,6 @@ void session_reset_mail(struct session *s);
 /* relay.c */
 int relay_cidr_match(const char *ip, const char *cidrlist, size_t listlen);
 int relay_is_loopback(const char *ip);
-int relay_remote_ip(str *out, int fd);         /* TCPREMOTEIP or getpeername */
 
 /* data.c */
 void msgscan_init(struct msgscan *sc, unsigned long long limit, int checklen);
