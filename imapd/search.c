@@ -98,6 +98,8 @@ static int strarg(struct search *x, struct node *nd)
 	if (t->type != T_ATOM && t->type != T_STRING) return 0;
 	nd->arg = t->p;
 	nd->arglen = t->n;
+	for (size_t i = 0; i < t->n; i++)
+		if (t->p[i] >= 'A' && t->p[i] <= 'Z') t->p[i] = (char)(t->p[i] + 32);
 	return 1;
 }
 
@@ -249,26 +251,27 @@ static int parse_key(struct search *x, int depth)
 	return id;
 }
 
-/* ASCII case-insensitive substring */
-static int contains(const char *h, size_t hn, const char *nd, size_t nn)
+/* ASCII case-insensitive substring. Not the naive double loop: a 1 MB
+ * needle of "aaa...b" against a message of "aaa..." cost 10^11 steps per
+ * message. The needle was folded to lower case when parsed (strarg); the
+ * haystack is folded into scratch, then memmem (two-way, linear). */
+static int contains(const char *h, size_t hn, const char *nd, size_t nn, str *scratch)
 {
-	size_t i, j;
+	size_t i;
 
 	if (!nn) return 1;
 	if (nn > hn) return 0;
-	for (i = 0; i + nn <= hn; i++) {
-		for (j = 0; j < nn; j++) {
-			unsigned char a = (unsigned char)h[i + j], b = (unsigned char)nd[j];
-			if (a >= 'A' && a <= 'Z') a = (unsigned char)(a + 32);
-			if (b >= 'A' && b <= 'Z') b = (unsigned char)(b + 32);
-			if (a != b) break;
-		}
-		if (j == nn) return 1;
+	str_clear(scratch);
+	if (!str_ready(scratch, hn)) return 0;
+	for (i = 0; i < hn; i++) {
+		char a = h[i];
+		scratch->s[i] = a >= 'A' && a <= 'Z' ? (char)(a + 32) : a;
 	}
-	return 0;
+	scratch->len = hn;
+	return memmem(scratch->s, hn, nd, nn) != 0;
 }
 
-struct ctx { struct msg *m; size_t seq; const str *data; size_t hdrlen; str tmp; };
+struct ctx { struct msg *m; size_t seq; const str *data; size_t hdrlen; str tmp, low; };
 
 static int eval(struct search *x, int id, struct ctx *c)
 {
@@ -318,16 +321,16 @@ static int eval(struct search *x, int id, struct ctx *c)
 			const char *v;
 			if (nl != nd->hdrlen || strncasecmp(fp, nd->hdr, nl) != 0) continue;
 			v = memchr(fp, ':', fl) + 1;
-			if (contains(v, fl - (size_t)(v - fp), nd->arg, nd->arglen)) return 1;
+			if (contains(v, fl - (size_t)(v - fp), nd->arg, nd->arglen, &c->low)) return 1;
 		}
 		return 0;
 	}
 	case K_BODY:
 		if (!c->data) return 0;
-		return contains(c->data->s + c->hdrlen, c->data->len - c->hdrlen, nd->arg, nd->arglen);
+		return contains(c->data->s + c->hdrlen, c->data->len - c->hdrlen, nd->arg, nd->arglen, &c->low);
 	case K_TEXT:
 		if (!c->data) return 0;
-		return contains(c->data->s, c->data->len, nd->arg, nd->arglen);
+		return contains(c->data->s, c->data->len, nd->arg, nd->arglen, &c->low);
 	}
 	return 0;
 }
@@ -449,5 +452,6 @@ out:
 	free(hits);
 	str_free(&data);
 	str_free(&c.tmp);
+	str_free(&c.low);
 	return 0;
 }

@@ -240,3 +240,21 @@ rc, out, err = ft.run("facteur-imapd", ["-m"], stdin=script, home=home2, FACTEUR
 t.ok(out.count(b"+ OK") == 1 and tagged(out, b"a").startswith(b"NO [TOOBIG]"),
      "second literal past the command limit: NO [TOOBIG] before it is read")
 t.is_(os.listdir(os.path.join(md6, "cur")) + os.listdir(os.path.join(md6, "tmp")), [], "nothing stored")
+
+# SEARCH BODY with a long needle against a long body: the naive substring
+# loop took needle x body steps (10^11 here); case still folds
+md7 = fresh_maildir()
+with open(os.path.join(md7, "cur", "1.M1.h:2,S"), "wb") as fh:
+    fh.write(b"Subject: Hello World\r\n\r\n" + b"a" * 600000 + b"\r\n")
+with open(os.path.join(md7, "cur", "2.M2.h:2,S"), "wb") as fh:
+    fh.write(b"Subject: other\r\n\r\nMixed CASE body\r\n")
+chown_tree(md7)
+needle = b"a" * 299999 + b"b"
+t0 = time.time()
+try:
+    rc, out, err = mbox(md7, b"a SELECT INBOX\r\nb SEARCH BODY {%d+}\r\n" % len(needle) + needle +
+                        b"\r\nc SEARCH SUBJECT \"hELLO\"\r\nd SEARCH BODY \"mixed case\"\r\ne SEARCH TEXT AAAA\r\nz LOGOUT\r\n")
+except Exception:
+    rc, out = None, b""
+t.ok(rc == 0 and time.time() - t0 < 10 and b"* SEARCH\r\nb OK" in out, "SEARCH BODY with a 300 KB needle: no match, at once")
+t.ok(b"* SEARCH 1\r\nc OK" in out and b"* SEARCH 2\r\nd OK" in out and b"* SEARCH 1\r\ne OK" in out, "SUBJECT, BODY and TEXT fold case")
