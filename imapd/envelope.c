@@ -195,7 +195,9 @@ void put_bodystructure(struct sess *s, const struct mime_tree *t, int idx, int e
 		str_free(&cs);
 	}
 	put(s, "(");
-	if (p->ismulti) {
+	/* a multipart whose parts are past MIME_PARTS_MAX has none: "( "mixed")"
+	 * is no body at all to a client's parser, so it goes out as one part */
+	if (p->ismulti && p->child >= 0) {
 		for (c = p->child; c >= 0; c = t->p[c].next) put_bodystructure(s, t, c, ext);
 		put(s, " ");
 		putq(s, sub.s, sub.len);

@@ -173,6 +173,8 @@ void folder_unlock(int fd);
 int mbox_isdir(const char *path);    /* a directory, not a symlink to one */
 void mailbox_greet(struct sess *s, const char *tag);
 void mailbox_loop(struct sess *s);
+/* remove dir/cur/B:2,... for every NUL-terminated base name B in bases */
+void append_rollback(const char *dir, const str *bases);
 int sess_sync(struct sess *s, int expunges_ok);
 
 /* selected.c */

@@ -745,8 +745,8 @@ static int64_t parse_datetime(const char *p, size_t n)
 
 struct appmsg { uint32_t flags; int64_t idate; const struct tok *lit; };
 
-/* undo a MULTIAPPEND that failed half-way: it is all or nothing */
-static void append_rollback(const char *dir, const str *bases)
+/* undo a MULTIAPPEND or COPY that failed half-way: it is all or nothing */
+void append_rollback(const char *dir, const str *bases)
 {
 	str d = STR_ZERO, p = STR_ZERO;
 	DIR *dd;

@@ -121,7 +121,7 @@ static void copy_move(struct sess *s, int uid, int move)
 	str srcuids = STR_ZERO, dstuids = STR_ZERO, bases = STR_ZERO;
 	struct tok *t;
 	size_t i, j, count = 0;
-	int err = 0;
+	int err = 0, errsave = 0;
 
 	memset(&tf, 0, sizeof tf);
 	if (!arg_seqset(s, uid, &set)) goto out;
@@ -162,7 +162,7 @@ static void copy_move(struct sess *s, int uid, int move)
 			str_0(&to);
 		}
 		if (move) {
-			if (rename(src.s, to.s) < 0) { err = 1; break; }
+			if (rename(src.s, to.s) < 0) { errsave = errno; err = 1; break; }
 		} else {
 			str_copy(&tmp, dst->path.s, dst->path.len); str_appends(&tmp, "tmp/"); str_append(&tmp, id.s, id.len); str_0(&tmp);
 			if (link(src.s, tmp.s) < 0) {
@@ -171,14 +171,21 @@ static void copy_move(struct sess *s, int uid, int move)
 				int ok = msg_read(s, f, m, &data) && folder_deliver(s, dst->path.s, data.s ? data.s : "", data.len, m->flags & 0x3f, m->idate, &nm);
 				if (ok) { str_copy(&id, nm.s, nm.len); }
 				str_free(&data); str_free(&nm);
-				if (!ok) { err = 1; break; }
-			} else if (rename(tmp.s, to.s) < 0) { unlink(tmp.s); err = 1; break; }
+				if (!ok) { errsave = errno; err = 1; break; }
+			} else if (rename(tmp.s, to.s) < 0) { errsave = errno; unlink(tmp.s); err = 1; break; }
 		}
 		if (srcuids.len) str_appendc(&srcuids, ',');
 		str_appendu(&srcuids, m->uid);
 		str_append(&bases, id.s, id.len);
 		str_appendc(&bases, 0);
 		count++;
+	}
+	/* RFC 9051 6.4.7: a COPY that fails leaves the target as it was (a
+	 * MOVE has already taken what it moved out of the source) */
+	if (err && !move && count) {
+		append_rollback(dst->path.s, &bases);
+		count = 0;
+		str_clear(&bases);
 	}
 	if (count) {
 		str_copy(&tmp, dst->path.s, dst->path.len); str_appends(&tmp, "cur"); str_0(&tmp);
@@ -199,7 +206,10 @@ static void copy_move(struct sess *s, int uid, int move)
 			}
 		j += bl + 1;
 	}
-	if (err && !count) { reply(s, "NO", "[SERVERBUG] unable to copy messages"); goto out; }
+	if (err && !count) {
+		reply(s, "NO", errsave == ENOSPC || errsave == EDQUOT ? "[OVERQUOTA] disk full" : "[SERVERBUG] unable to copy messages");
+		goto out;
+	}
 	if (move) {
 		if (count) {
 			put(s, "* OK [COPYUID "); putu(s, dst->uidvalidity); put(s, " ");
