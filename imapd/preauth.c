@@ -17,6 +17,7 @@
 #include "control.h"
 #include "imapd-internal.h"
 #include "log.h"
+#include "sasl.h"
 #include "tlsctl.h"
 
 static int logindisabled(const struct sess *s)
@@ -144,8 +145,8 @@ static int login(struct sess *s, const str *user, const str *pass)
 static int authenticate(struct sess *s)
 {
 	str mech = STR_ZERO, resp = STR_ZERO, dec = STR_ZERO, user = STR_ZERO, pass = STR_ZERO;
-	int r = 0;
-	char *p1, *p2;
+	struct sasl_plain pl;
+	int r = 0, pr;
 
 	if (!tok_astring(s, &mech)) { bad(s, "AUTHENTICATE needs a mechanism"); goto out; }
 	str_lower(&mech);
@@ -166,16 +167,11 @@ static int authenticate(struct sess *s)
 	if (resp.len == 1 && resp.s[0] == '*') { bad(s, "authentication cancelled"); goto out; }
 	if (resp.len == 1 && resp.s[0] == '=') resp.len = 0;
 	if (!b64_decode(resp.s ? resp.s : "", resp.len, &dec) || !str_0(&dec)) { bad(s, "bad base64"); goto out; }
-	/* authzid \0 authcid \0 password (RFC 4616) */
-	p1 = dec.len ? memchr(dec.s, 0, dec.len) : 0;
-	p2 = p1 ? memchr(p1 + 1, 0, dec.len - (size_t)(p1 + 1 - dec.s)) : 0;
-	if (!p1 || !p2 || memchr(p2 + 1, 0, dec.len - (size_t)(p2 + 1 - dec.s))) { bad(s, "malformed PLAIN response"); goto out; }
-	str_copy(&user, p1 + 1, (size_t)(p2 - p1 - 1));
-	str_copy(&pass, p2 + 1, dec.len - (size_t)(p2 + 1 - dec.s));
-	if (p1 != dec.s && ((size_t)(p1 - dec.s) != user.len || memcmp(dec.s, user.s, user.len) != 0)) {
-		reply(s, "NO", "[AUTHORIZATIONFAILED] no proxy authorization");
-		goto out;
-	}
+	pr = sasl_plain_parse(dec.s, dec.len, &pl);
+	if (pr == SASL_PLAIN_MALFORMED) { bad(s, "malformed PLAIN response"); goto out; }
+	if (pr == SASL_PLAIN_PROXY) { reply(s, "NO", "[AUTHORIZATIONFAILED] no proxy authorization"); goto out; }
+	str_copy(&user, pl.user, pl.ulen);
+	str_copy(&pass, pl.pass, pl.plen);
 	r = login(s, &user, &pass);
 out:
 	str_free(&mech); str_wipe(&resp); str_wipe(&dec); str_free(&user); str_wipe(&pass);

@@ -12,26 +12,19 @@
 #include "b64.h"
 #include "log.h"
 #include "pop3-internal.h"
+#include "sasl.h"
 #include "tlsctl.h"
 
 int pop3_sasl_plain(const char *m, size_t n, const char **user, size_t *ulen,
                     const char **pass, size_t *plen)
 {
-	const char *z1 = memchr(m, 0, n), *z2;
-	size_t zl;
+	struct sasl_plain p;
 
-	if (!z1) return 0;
-	z2 = memchr(z1 + 1, 0, n - (size_t)(z1 + 1 - m));
-	if (!z2) return 0;
-	zl = (size_t)(z1 - m);
-	*user = z1 + 1;
-	*ulen = (size_t)(z2 - *user);
-	*pass = z2 + 1;
-	*plen = n - (size_t)(*pass - m);
-	if (memchr(*pass, 0, *plen)) return 0;
-	/* RFC 4616: an authzid other than the authcid would mean acting as
-	 * someone else, which no one may do here */
-	if (zl && (zl != *ulen || strncasecmp(m, *user, zl) != 0)) return 0;
+	if (sasl_plain_parse(m, n, &p) != SASL_PLAIN_OK) return 0;
+	*user = p.user;
+	*ulen = p.ulen;
+	*pass = p.pass;
+	*plen = p.plen;
 	return *ulen > 0;
 }
 

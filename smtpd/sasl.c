@@ -10,6 +10,7 @@
 #include "auth.h"
 #include "b64.h"
 #include "log.h"
+#include "sasl.h"
 #include "users.h"
 #include "smtpd-internal.h"
 
@@ -93,8 +94,7 @@ static int check(struct session *s, const char *user, size_t ul, const char *pas
 static int auth_plain(struct session *s, const char *init, size_t n, int has_init)
 {
 	str resp = STR_ZERO;
-	const char *zid, *cid, *pw, *end;
-	size_t zl, cl, pl;
+	struct sasl_plain pl;
 	int r = 1;
 
 	if (has_init) {
@@ -104,26 +104,10 @@ static int auth_plain(struct session *s, const char *init, size_t n, int has_ini
 		r = read_response(s, &resp);
 		if (r <= 0) { r = r < 0 ? 0 : 1; goto out; }
 	}
-	r = 1;
-	/* RFC 4616: [authzid] NUL authcid NUL passwd, exactly two NULs */
-	zid = resp.s ? resp.s : "";
-	end = zid + resp.len;
-	cid = memchr(zid, 0, resp.len);
-	if (!cid) { r = check(s, "", 0, "", 0); goto out; }
-	cid++;
-	pw = memchr(cid, 0, (size_t)(end - cid));
-	if (!pw) { r = check(s, "", 0, "", 0); goto out; }
-	pw++;
-	zl = (size_t)(cid - 1 - zid);
-	cl = (size_t)(pw - 1 - cid);
-	pl = (size_t)(end - pw);
-	if (memchr(pw, 0, pl)) { r = check(s, cid, cl, "", 0); goto out; }
-	/* we act for no one else: an authzid must name the authcid */
-	if (zl && (zl != cl || strncasecmp(zid, cid, cl) != 0)) {
-		r = check(s, cid, cl, "", 0);
-		goto out;
-	}
-	r = check(s, cid, cl, pw, pl);
+	/* a malformed message or an authzid for someone else fails as a bad
+	 * password would (535), with the authcid in the log when there is one */
+	(void)sasl_plain_parse(resp.s ? resp.s : "", resp.len, &pl);
+	r = check(s, pl.user, pl.ulen, pl.pass, pl.plen);
 out:
 	str_wipe(&resp);
 	return r;

@@ -1,7 +1,8 @@
 /* unit tests of lib/: addresses, numbers, base64, strings, buffered I/O,
- * the client's address (remoteip). */
+ * the client's address (remoteip), SASL PLAIN, deadlines. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +11,9 @@
 #include "addr.h"
 #include "b64.h"
 #include "buf.h"
+#include "deadline.h"
 #include "remoteip.h"
+#include "sasl.h"
 #include "scan.h"
 #include "str.h"
 #include "tap.h"
@@ -94,6 +97,20 @@ static int tcp_pair(int fam, int *cli, int *srv)
 	close(l);
 	return *srv >= 0;
 }
+
+/* sasl_plain_parse of m[0..n): result r, and user/pass as given (0: "") */
+static int plain(const char *m, size_t n, int r, const char *user, const char *pass)
+{
+	struct sasl_plain p;
+	int got = sasl_plain_parse(m, n, &p);
+
+	if (!user) user = "";
+	if (!pass) pass = "";
+	return got == r && p.ulen == strlen(user) && memcmp(p.user, user, p.ulen) == 0 &&
+	       p.plen == strlen(pass) && memcmp(p.pass, pass, p.plen) == 0;
+}
+/* a literal with its NULs, without the one C adds */
+#define PLAIN(lit, r, user, pass) plain(lit, sizeof lit - 1, r, user, pass)
 
 int main(void)
 {
@@ -247,6 +264,32 @@ int main(void)
 		OK(!str_list_has_sep(&l, '\n', "wor", 3) && !str_list_has_sep(&l, '\n', "INBOX\nwork", 10) &&
 		   !str_list_has_sep(&l, 0, "work", 4), "str_list_has_sep: no prefixes, joins or other separators");
 		str_free(&l);
+	}
+	OK(PLAIN("\0alice\0secret", SASL_PLAIN_OK, "alice", "secret"), "PLAIN without authzid");
+	OK(PLAIN("Alice\0alice\0pw", SASL_PLAIN_OK, "alice", "pw"), "PLAIN authzid equal to authcid, case aside");
+	OK(PLAIN("bob\0alice\0pw", SASL_PLAIN_PROXY, "alice", 0), "PLAIN authzid of someone else");
+	OK(PLAIN("alic\0alice\0pw", SASL_PLAIN_PROXY, "alice", 0), "PLAIN authzid a prefix of the authcid");
+	OK(PLAIN("\0alice\0p\0w", SASL_PLAIN_MALFORMED, "alice", 0), "PLAIN third NUL refused, user kept for logs");
+	OK(PLAIN("\0alice", SASL_PLAIN_MALFORMED, 0, 0) && PLAIN("alice", SASL_PLAIN_MALFORMED, 0, 0) &&
+	   PLAIN("", SASL_PLAIN_MALFORMED, 0, 0), "PLAIN with fewer than two NULs refused");
+	OK(PLAIN("\0\0", SASL_PLAIN_OK, 0, 0), "PLAIN empty authcid and password parse (callers refuse them)");
+	{
+		int p[2];
+		long long t0, t1;
+
+		OK(pipe(p) == 0, "pipe for deadline_wait");
+		t0 = deadline_now();
+		errno = 0;
+		OK(!deadline_wait(p[0], POLLIN, t0 + 150) && errno == ETIMEDOUT, "deadline_wait: nothing to read, ETIMEDOUT");
+		t1 = deadline_now();
+		OK(t1 - t0 >= 140 && t1 - t0 < 2000, "deadline_wait: waited until the deadline, not much longer");
+		errno = 0;
+		OK(!deadline_wait(p[0], POLLIN, t1 - 1) && errno == ETIMEDOUT, "deadline_wait: a deadline passed fails at once");
+		OK(deadline_wait(p[1], POLLOUT, deadline_now() + 1000), "deadline_wait: writable at once");
+		if (write(p[1], "x", 1) != 1) return 1;
+		t0 = deadline_now();
+		OK(deadline_wait(p[0], POLLIN, t0 + 5000) && deadline_now() - t0 < 1000, "deadline_wait: readable at once");
+		close(p[0]); close(p[1]);
 	}
 	str_free(&s);
 	DONE();
