@@ -492,6 +492,9 @@ static int scan_dirs(struct folder *f, struct mlist *l, int *changed, int *uidsn
 		if (!subpath(f, d ? "cur" : "new", &dp)) { free(h.slot); return 0; }
 		dir = opendir(dp.s);
 		str_free(&dp);
+		/* a cur/ that cannot be read now (EMFILE, EIO) is not an empty one:
+		 * taking it so expunged every message and gave all new UIDs */
+		if (!dir && errno != ENOENT) { free(h.slot); goto fail; }
 		if (!dir) continue;
 		while ((de = readdir(dir))) {
 			const char *nm = de->d_name, *colon;
@@ -502,7 +505,23 @@ static int scan_dirs(struct folder *f, struct mlist *l, int *changed, int *uidsn
 			if (nm[0] == '.') continue;
 			colon = strstr(nm, ":2,");
 			bl = colon ? (size_t)(colon - nm) : len;
-			if (colon) { hasinfo = 1; fl = flags_from_info(f, colon + 3, len - bl - 3); }
+			if (colon) {
+				str canon = STR_ZERO;
+				hasinfo = 1;
+				fl = flags_from_info(f, colon + 3, len - bl - 3);
+				/* msg_path rebuilds the name from the flags: "SF", "SS" or a
+				 * letter no keyword names (another MUA, a migration) would
+				 * make the message unreadable, so the name is made canonical */
+				flags_letters(fl, &canon);
+				if (canon.len != len - bl - 3 || (canon.len && memcmp(canon.s, colon + 3, canon.len) != 0)) {
+					str to = STR_ZERO;
+					int ok = str_copy(&to, nm, bl + 3) && str_append(&to, canon.s ? canon.s : "", canon.len) && str_0(&to) &&
+					         renameat(dirfd(dir), nm, dirfd(dir), to.s) == 0;
+					str_free(&to);
+					(void)ok;   /* failing that, listed as before, and unreadable */
+				}
+				str_free(&canon);
+			}
 			k = ht_find(&h, l, nm, bl);
 			if (k >= 0) {
 				struct msg *m = &l->m[k];
@@ -519,12 +538,12 @@ static int scan_dirs(struct folder *f, struct mlist *l, int *changed, int *uidsn
 			if (nne == cne) {
 				size_t nc = cne ? cne * 2 : 64;
 				struct newent *nn = realloc(ne, nc * sizeof *nn);
-				if (!nn) break;
+				if (!nn) { closedir(dir); free(h.slot); goto fail; }
 				ne = nn;
 				cne = nc;
 			}
 			ne[nne].name = strndup(nm, bl);
-			if (!ne[nne].name) break;
+			if (!ne[nne].name) { closedir(dir); free(h.slot); goto fail; }
 			ne[nne].bl = bl;
 			ne[nne].innew = !d;
 			ne[nne].hasinfo = hasinfo;
@@ -558,6 +577,11 @@ static int scan_dirs(struct folder *f, struct mlist *l, int *changed, int *uidsn
 	for (i = 0; i < nne; i++) free(ne[i].name);
 	free(ne);
 	return 1;
+fail:
+	/* half a scan would drop the messages not seen yet: keep the old view */
+	for (i = 0; i < nne; i++) free(ne[i].name);
+	free(ne);
+	return 0;
 }
 
 /* SELECT takes what is in new/ into cur/ (the messages are \Recent in this

@@ -292,3 +292,15 @@ rc, out, err = mbox(md9, b"a SELECT INBOX\r\nb FETCH 1 (BODYSTRUCTURE)\r\nz LOGO
 bs = out.split(b"BODYSTRUCTURE ", 1)[-1].split(b"\r\nb OK")[0]
 t.ok(tagged(out, b"b").startswith(b"OK") and b"( " not in bs and bs.count(b"(") + 1 == bs.count(b")"),
      "no multipart without parts in BODYSTRUCTURE")
+
+# flags in file names not in our canonical order, repeated, or keyword
+# letters with no keyword: the name is made canonical, the message readable
+md10 = fresh_maildir()
+for name in ("1.M1.h:2,SF", "2.M2.h:2,SS", "3.M3.h:2,Sa", "4.M4.h:2,RS"):
+    with open(os.path.join(md10, "cur", name), "wb") as fh:
+        fh.write(b"Subject: %s\r\n\r\nx\r\n" % name.encode())
+chown_tree(md10)
+rc, out, err = mbox(md10, b"a SELECT INBOX\r\nb FETCH 1:4 (FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\nz LOGOUT\r\n")
+t.ok(tagged(out, b"b") == b"OK FETCH completed" and out.count(b"Subject: ") == 4, "every message readable")
+t.ok(b"FLAGS (\\Flagged \\Seen)" in out, "SF is \\Flagged \\Seen")
+t.is_(sorted(os.listdir(os.path.join(md10, "cur"))), ["1.M1.h:2,FS", "2.M2.h:2,S", "3.M3.h:2,S", "4.M4.h:2,RS"], "names made canonical")
