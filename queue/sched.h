@@ -22,7 +22,7 @@
 #define SEND_OUTPUT_MAX          65536   /* bytes kept of a delivery's stdout */
 #define SEND_RESCAN_S            60      /* look at todo/ even without a poke */
 #define SEND_RESCAN_FAILED_S     5       /* sooner when a todo/ could not be taken */
-#define SEND_SCAN_BATCH          1000    /* todo/ entries taken per scan */
+#define SEND_SCAN_BATCH          256     /* todo/ entries taken per scan: deliveries start between batches */
 #define SEND_CLEAN_S             3600    /* orphan sweep period */
 
 struct msg {
