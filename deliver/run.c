@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include "auth.h"
 #include "buf.h"
+#include "deadline.h"
 #include "dlv.h"
 #include "errclass.h"
 #include "exitcodes.h"
@@ -22,13 +23,6 @@
 #define CHUNK 65536
 #define QUEUE_ARGS_MAX 16
 #define ENVELOPE_MAX 60000     /* a forward's envelope, written after the message */
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* the message source: prefix, then the message from offset 0, CRLF -> LF
  * when lf is set; fills out with the next bytes, 0 at the end, -1 error */
@@ -108,7 +102,7 @@ static int wait_deadline(pid_t pid, long long deadline, int *timedout)
 		pid_t w = waitpid(pid, &st, WNOHANG);
 		if (w == pid) return st;
 		if (w < 0 && errno != EINTR) return -1;
-		if (now_ms() >= deadline) {
+		if (deadline_now() >= deadline) {
 			*timedout = 1;
 			kill(-pid, SIGKILL);
 			kill(pid, SIGKILL);
@@ -131,7 +125,7 @@ int dlv_pipe(struct dlv *d, const char *cmd, int dirfd, const char *rcpt,
 	char outbuf[DLV_PIPE_OUT_MAX + 1];
 	struct source *s = 0;
 	long pending = 0, sent = 0;
-	long long deadline = now_ms() + d->pipe_timeout_ms;
+	long long deadline = deadline_now() + d->pipe_timeout_ms;
 	pid_t pid;
 
 	*stop = 0;
@@ -178,7 +172,7 @@ int dlv_pipe(struct dlv *d, const char *cmd, int dirfd, const char *rcpt,
 	while (in[1] >= 0 || out[0] >= 0) {
 		struct pollfd p[2];
 		int np = 0, r, wi = -1, ri = -1;
-		long long left = deadline - now_ms();
+		long long left = deadline - deadline_now();
 		if (left <= 0) break;
 		if (in[1] >= 0) { p[np].fd = in[1]; p[np].events = POLLOUT; wi = np++; }
 		if (out[0] >= 0) { p[np].fd = out[0]; p[np].events = POLLIN; ri = np++; }
@@ -353,7 +347,7 @@ int dlv_inject(struct dlv *d)
 		copied = 0;
 	}
 	close(ep[1]); ep[1] = -1;
-	st = wait_deadline(pid, now_ms() + DLV_PIPE_TIMEOUT_MS, &timedout);
+	st = wait_deadline(pid, deadline_now() + DLV_PIPE_TIMEOUT_MS, &timedout);
 	x = (st >= 0 && WIFEXITED(st)) ? WEXITSTATUS(st) : QQ_BUG;
 	if (timedout) x = QQ_TIMEOUT;
 	/* a 0 after our own write failed cannot be trusted to hold it all */

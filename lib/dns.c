@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "control.h"
+#include "deadline.h"
 #include "dns.h"
 #include "fmt.h"
 #include "scan.h"
@@ -216,29 +217,6 @@ int dns_parse_answer(const unsigned char *p, size_t len, uint16_t id,
 
 /* ---- transport ---- */
 
-static long long now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
-static int wait_until(int fd, short ev, long long deadline)
-{
-	struct pollfd pf;
-	for (;;) {
-		long long left = deadline - now_ms();
-		int r;
-		if (left <= 0) { errno = ETIMEDOUT; return 0; }
-		pf.fd = fd;
-		pf.events = ev;
-		r = poll(&pf, 1, (int)left);
-		if (r > 0) return 1;
-		if (r == 0) { errno = ETIMEDOUT; return 0; }
-		if (errno != EINTR) return 0;
-	}
-}
-
 static socklen_t ss_len(const struct sockaddr_storage *ss)
 {
 	return ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
@@ -249,7 +227,7 @@ static int query_udp(const struct sockaddr_storage *ss, const unsigned char *q, 
                      struct dns_answer *a)
 {
 	unsigned char b[DNS_UDP_MAX];
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = deadline_now() + timeout_ms;
 	int fd = socket(ss->ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	int r = DNS_TEMP;
 
@@ -261,7 +239,7 @@ static int query_udp(const struct sockaddr_storage *ss, const unsigned char *q, 
 		goto out;
 	for (;;) {
 		ssize_t n;
-		if (!wait_until(fd, POLLIN, deadline)) goto out;
+		if (!deadline_wait(fd, POLLIN, deadline)) goto out;
 		n = recv(fd, b, sizeof b, 0);
 		if (n < 0) {
 			if (errno == EINTR || errno == EAGAIN) continue;
@@ -284,7 +262,7 @@ static int query_tcp(const struct sockaddr_storage *ss, const unsigned char *q, 
 {
 	static const size_t cap = 2 + DNS_TCP_MAX;   /* the length prefix and the largest answer */
 	unsigned char lenbuf[2], *b = 0;
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = deadline_now() + timeout_ms;
 	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	int r = DNS_TEMP, err;
 	socklen_t el = sizeof err;
@@ -294,7 +272,7 @@ static int query_tcp(const struct sockaddr_storage *ss, const unsigned char *q, 
 	if (fd < 0) return DNS_TEMP;
 	if (connect(fd, (const struct sockaddr *)ss, ss_len(ss)) != 0) {
 		if (errno != EINPROGRESS) goto out;
-		if (!wait_until(fd, POLLOUT, deadline)) goto out;
+		if (!deadline_wait(fd, POLLOUT, deadline)) goto out;
 		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0 || err) goto out;
 	}
 	lenbuf[0] = (unsigned char)(qlen >> 8);
@@ -302,7 +280,7 @@ static int query_tcp(const struct sockaddr_storage *ss, const unsigned char *q, 
 	if (!str_append(&sb, lenbuf, 2) || !str_append(&sb, q, qlen)) goto out;
 	while (got < sb.len) {
 		ssize_t w;
-		if (!wait_until(fd, POLLOUT, deadline)) goto out;
+		if (!deadline_wait(fd, POLLOUT, deadline)) goto out;
 		w = send(fd, sb.s + got, sb.len - got, MSG_NOSIGNAL);
 		if (w < 0) { if (errno == EINTR || errno == EAGAIN) continue; goto out; }
 		got += (size_t)w;
@@ -322,7 +300,7 @@ static int query_tcp(const struct sockaddr_storage *ss, const unsigned char *q, 
 			}
 			break;
 		}
-		if (!wait_until(fd, POLLIN, deadline)) goto out;
+		if (!deadline_wait(fd, POLLIN, deadline)) goto out;
 		n = recv(fd, b + got, want - got, 0);
 		if (n < 0) { if (errno == EINTR || errno == EAGAIN) continue; goto out; }
 		if (n == 0) goto out;

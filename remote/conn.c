@@ -10,30 +10,8 @@
 #include <unistd.h>
 #include <openssl/err.h>
 #include "conn.h"
+#include "deadline.h"
 #include "tlsconf.h"
-
-static long long now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
-static int wait_until(int fd, short ev, long long deadline)
-{
-	struct pollfd pf;
-	for (;;) {
-		long long left = deadline - now_ms();
-		int r;
-		if (left <= 0) { errno = ETIMEDOUT; return 0; }
-		pf.fd = fd;
-		pf.events = ev;
-		r = poll(&pf, 1, left > 0x7fffffff ? 0x7fffffff : (int)left);
-		if (r > 0) return 1;
-		if (r == 0) { errno = ETIMEDOUT; return 0; }
-		if (errno != EINTR) return 0;
-	}
-}
 
 void conn_init(struct conn *c)
 {
@@ -54,7 +32,7 @@ int conn_connect(struct conn *c, const struct sockaddr *sa, socklen_t len, int t
 	if (c->fd < 0) return 0;
 	if (connect(c->fd, sa, len) == 0) return 1;
 	if (errno != EINPROGRESS) goto fail;
-	if (!wait_until(c->fd, POLLOUT, now_ms() + timeout_ms)) goto fail;
+	if (!deadline_wait(c->fd, POLLOUT, deadline_now() + timeout_ms)) goto fail;
 	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0) goto fail;
 	if (err) { errno = err; goto fail; }
 	return 1;
@@ -78,11 +56,11 @@ static int fill(struct conn *c, long long deadline)
 			if (r > 0) { c->n += (size_t)r; return 1; }
 			e = SSL_get_error(c->ssl, r);
 			if (e == SSL_ERROR_WANT_READ) {
-				if (!wait_until(c->fd, POLLIN, deadline)) break;
+				if (!deadline_wait(c->fd, POLLIN, deadline)) break;
 				continue;
 			}
 			if (e == SSL_ERROR_WANT_WRITE) {
-				if (!wait_until(c->fd, POLLOUT, deadline)) break;
+				if (!deadline_wait(c->fd, POLLOUT, deadline)) break;
 				continue;
 			}
 			if (e == SSL_ERROR_ZERO_RETURN) return 0;
@@ -95,7 +73,7 @@ static int fill(struct conn *c, long long deadline)
 			if (r == 0) return 0;
 			if (errno == EINTR) continue;
 			if (errno != EAGAIN) break;
-			if (!wait_until(c->fd, POLLIN, deadline)) break;
+			if (!deadline_wait(c->fd, POLLIN, deadline)) break;
 		}
 	}
 	c->err = errno ? errno : EIO;
@@ -104,7 +82,7 @@ static int fill(struct conn *c, long long deadline)
 
 int conn_getline(struct conn *c, str *line, size_t max, int timeout_ms)
 {
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = deadline_now() + timeout_ms;
 	int over = 0;
 	size_t seen = 0;
 
@@ -138,7 +116,7 @@ int conn_puts(struct conn *c, const char *s) { return conn_put(c, s, strlen(s));
 
 int conn_flush(struct conn *c, int timeout_ms)
 {
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = deadline_now() + timeout_ms;
 	size_t done = 0;
 
 	if (c->err) { errno = c->err; return 0; }
@@ -149,8 +127,8 @@ int conn_flush(struct conn *c, int timeout_ms)
 			int e;
 			if (w > 0) { done += (size_t)w; continue; }
 			e = SSL_get_error(c->ssl, w);
-			if (e == SSL_ERROR_WANT_WRITE) { if (wait_until(c->fd, POLLOUT, deadline)) continue; }
-			else if (e == SSL_ERROR_WANT_READ) { if (wait_until(c->fd, POLLIN, deadline)) continue; }
+			if (e == SSL_ERROR_WANT_WRITE) { if (deadline_wait(c->fd, POLLOUT, deadline)) continue; }
+			else if (e == SSL_ERROR_WANT_READ) { if (deadline_wait(c->fd, POLLIN, deadline)) continue; }
 			else { ERR_clear_error(); errno = EPIPE; }
 			break;
 		} else {
@@ -158,7 +136,7 @@ int conn_flush(struct conn *c, int timeout_ms)
 			if (w >= 0) { done += (size_t)w; continue; }
 			if (errno == EINTR) continue;
 			if (errno != EAGAIN) break;
-			if (!wait_until(c->fd, POLLOUT, deadline)) break;
+			if (!deadline_wait(c->fd, POLLOUT, deadline)) break;
 		}
 	}
 	if (done < c->out.len) {
@@ -172,7 +150,7 @@ int conn_flush(struct conn *c, int timeout_ms)
 int conn_starttls(struct conn *c, SSL_CTX *ctx, const char *host, int verify,
                   int timeout_ms, str *why)
 {
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = deadline_now() + timeout_ms;
 
 	/* anything after the 220 was sent in plaintext by someone who may
 	 * not be the peer: it must never be read as a reply after the
@@ -190,8 +168,8 @@ int conn_starttls(struct conn *c, SSL_CTX *ctx, const char *host, int verify,
 		int r = SSL_connect(c->ssl), e;
 		if (r == 1) break;
 		e = SSL_get_error(c->ssl, r);
-		if (e == SSL_ERROR_WANT_READ && wait_until(c->fd, POLLIN, deadline)) continue;
-		if (e == SSL_ERROR_WANT_WRITE && wait_until(c->fd, POLLOUT, deadline)) continue;
+		if (e == SSL_ERROR_WANT_READ && deadline_wait(c->fd, POLLIN, deadline)) continue;
+		if (e == SSL_ERROR_WANT_WRITE && deadline_wait(c->fd, POLLOUT, deadline)) continue;
 		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
 			str_appends(why, "TLS handshake timed out");
 		} else {

@@ -15,7 +15,7 @@ t/bin/unit-remote: remote/unit-remote.o remote/msg.o $(LIBFACTEUR)
 # The libFuzzer target (not built by `make`; t/87 builds its own copy):
 # clang -fsanitize=fuzzer over the parsers that read network bytes.
 FUZZ_REMOTE_SRC := remote/fuzz-remote.c remote/msg.c lib/smtpreply.c lib/dns.c \
-	lib/str.c lib/fmt.c lib/control.c lib/scan.c
+	lib/str.c lib/fmt.c lib/control.c lib/scan.c lib/deadline.c
 
 t/bin/fuzz-remote: $(FUZZ_REMOTE_SRC)
 	@mkdir -p t/bin

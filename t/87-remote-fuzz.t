@@ -29,7 +29,7 @@ if not shutil.which("clang"):
 top = ft.tempdir()
 exe = os.path.join(top, "fuzz-remote")
 src = ["remote/fuzz-remote.c", "remote/msg.c", "lib/smtpreply.c", "lib/dns.c", "lib/str.c", "lib/fmt.c",
-       "lib/control.c", "lib/scan.c"]
+       "lib/control.c", "lib/scan.c", "lib/deadline.c"]
 r = subprocess.run(["clang", "-g", "-O1", "-std=c11", "-D_GNU_SOURCE", "-Ilib", "-DFACTEUR_HOME_DEFAULT=\"/nonexistent\"",
                     "-fsanitize=fuzzer,address,undefined", "-o", exe] + src,
                    cwd=ft.SRC, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
