@@ -314,6 +314,11 @@ static int idx_load(struct folder *f, struct mlist *l, struct stat *st)
 		hasinfo = q[1] == 'i';
 		q += 3;
 		if (q >= nl || !uid || uid > 0xffffffffULL) goto next;
+		/* the index is a file in the Maildir like any other: a name
+		 * with '/' would make msg_path leave cur/ */
+		if (memchr(q, '/', (size_t)(nl - q)) || memchr(q, 0, (size_t)(nl - q)) || *q == '.') goto next;
+		/* a UID at or past uidnext (a damaged index) must not be given again */
+		if (uid >= f->uidnext) f->uidnext = uid == 0xffffffffULL ? (uint32_t)uid : (uint32_t)uid + 1;
 		if (!(m = ml_add(l, q, (size_t)(nl - q)))) break;
 		m->uid = (uint32_t)uid;
 		m->modseq = ms;

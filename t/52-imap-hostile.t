@@ -304,3 +304,29 @@ rc, out, err = mbox(md10, b"a SELECT INBOX\r\nb FETCH 1:4 (FLAGS BODY.PEEK[HEADE
 t.ok(tagged(out, b"b") == b"OK FETCH completed" and out.count(b"Subject: ") == 4, "every message readable")
 t.ok(b"FLAGS (\\Flagged \\Seen)" in out, "SF is \\Flagged \\Seen")
 t.is_(sorted(os.listdir(os.path.join(md10, "cur"))), ["1.M1.h:2,FS", "2.M2.h:2,S", "3.M3.h:2,S", "4.M4.h:2,RS"], "names made canonical")
+
+# facteur-uidlist is a file in the Maildir: a name in it with "../" must
+# not be opened, and a UID past its uidnext must not be given again
+md11 = fresh_maildir()
+with open(os.path.join(os.path.dirname(md11), "secret:2,S"), "wb") as fh:
+    fh.write(b"Subject: secret\r\n\r\noutside the Maildir\r\n")
+with open(os.path.join(md11, "cur", "x:2,S"), "wb") as fh:
+    fh.write(b"Subject: x\r\n\r\nx\r\n")
+old_ns = (int(time.time()) - 100) * 10**9
+for sub in ("cur", "new"):
+    os.utime(os.path.join(md11, sub), ns=(old_ns, old_ns))
+with open(os.path.join(md11, "facteur-uidlist"), "wb") as fh:
+    fh.write(b"FACTEURIDX1 1234 9 5 %d %d\n1 1 - - 16 ci x\n2 2 - - 16 ci ../../secret\n" % (old_ns, old_ns))
+chown_tree(md11)
+rc, out, err = mbox(md11, b"a SELECT INBOX\r\nb FETCH 1:* (BODY.PEEK[])\r\nz LOGOUT\r\n")
+t.ok(b"outside the Maildir" not in out, "an index entry with ../ is not followed")
+md12 = fresh_maildir()
+with open(os.path.join(md12, "cur", "x:2,S"), "wb") as fh:
+    fh.write(b"Subject: x\r\n\r\nx\r\n")
+with open(os.path.join(md12, "new", "y"), "wb") as fh:
+    fh.write(b"Subject: y\r\n\r\ny\r\n")
+with open(os.path.join(md12, "facteur-uidlist"), "wb") as fh:
+    fh.write(b"FACTEURIDX1 1234 3 5 0 0\n7 1 - - 16 ci x\n")
+chown_tree(md12)
+rc, out, err = mbox(md12, b"a SELECT INBOX\r\nb FETCH 1:* (UID)\r\nz LOGOUT\r\n")
+t.ok(b"* 1 FETCH (UID 7)" in out and b"* 2 FETCH (UID 8)" in out, "uidnext below a known UID: the next UID is 8, not 3")
