@@ -174,7 +174,7 @@ def tcpserver(prog_argv, home, port=None, env=None, log=None):
     """Serve prog_argv on 127.0.0.1:port with tcpserver; returns (proc, port)."""
     port = port or free_port()
     env = env or env_for(home)
-    argv = ["tcpserver", "-HRl0", "-c", "50", "127.0.0.1", str(port)] + list(prog_argv)
+    argv = ["tcpserver", "-DHRl0", "-c", "50", "127.0.0.1", str(port)] + list(prog_argv)
     errf = open(log, "ab") if log else None
     p = start(argv, env, stderr=errf)
     if not wait_port(port):
