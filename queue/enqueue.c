@@ -29,6 +29,16 @@ static int copy_message(struct enqueue *q, int in, int out)
 {
 	char b[65536];
 
+	if (q->prefix && *q->prefix) {
+		size_t n = strlen(q->prefix);
+		if (!fd_writeall(out, q->prefix, n, -1)) {
+			q->err = errno;
+			q->why = "unable to write message";
+			return err_qqexit(errno);
+		}
+		q->size += n;
+	}
+
 	for (;;) {
 		long r = fd_read_timeout(in, b, sizeof b, ENQUEUE_READ_TIMEOUT_MS);
 		if (r < 0) {
@@ -37,6 +47,10 @@ static int copy_message(struct enqueue *q, int in, int out)
 			return errno == ETIMEDOUT ? QQ_TIMEOUT : QQ_READ;
 		}
 		if (r == 0) return QQ_OK;
+		if (q->size_max && (size_t)r > q->size_max - (q->size < q->size_max ? q->size : q->size_max)) {
+			q->why = "message too large";
+			return QQ_PERM_SIZE;
+		}
 		if (!fd_writeall(out, b, (size_t)r, -1)) {
 			q->err = errno;
 			q->why = "unable to write message";

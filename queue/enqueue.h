@@ -15,6 +15,9 @@ struct enqueue {
 	size_t size;      /* message bytes */
 	size_t nrcpt;
 	str sender;
+	/* set by the caller before enqueue_run: */
+	const char *prefix;   /* bytes put before the message (a Received line), or 0 */
+	size_t size_max;      /* refuse larger messages with QQ_PERM_SIZE; 0 = no limit */
 	const char *why;  /* on failure: what went wrong, for the log */
 	int err;          /* on failure: the errno behind it, or 0 */
 };
