@@ -12,6 +12,7 @@
 #include "lmtp.h"
 #include "log.h"
 #include "priv.h"
+#include "sock.h"
 #include "remoteip.h"
 #include "scan.h"
 
@@ -37,6 +38,7 @@ int main(int argc, char **argv)
 	}
 	if (!priv_drop(PRIV_USER)) log_fatalsys(EX_TEMPFAIL, "fatal: unable to drop privileges", (char *)0);
 	if (getuid() == 0 || geteuid() == 0) log_fatal(EX_TEMPFAIL, "fatal: refusing to deliver as root", (char *)0);
+	sock_nodelay(1);
 	lmtp_init(&s, 0, 1, timeout);
 	if (!remoteip_get(&remote, 0)) log_fatal(EX_TEMPFAIL, "fatal: out of memory", (char *)0);
 	s.remote = remote.len ? remote.s : "unknown";

@@ -15,6 +15,7 @@
 #include "imapd-internal.h"
 #include "log.h"
 #include "priv.h"
+#include "sock.h"
 #include "remoteip.h"
 #include "tlsctl.h"
 
@@ -119,6 +120,7 @@ int main(int argc, char **argv)
 	}
 	if (!priv_drop(PRIV_USER)) log_fatalsys(EX_NOPERM, "fatal: unable to drop privileges", (char *)0);
 	signal(SIGPIPE, SIG_IGN);
+	sock_nodelay(1);
 	bufout_init(&s->out, 1, 60000);
 	bufin_init(&s->in, 0, mailbox ? IMAP_TIMEOUT_MS : IMAP_PREAUTH_TIMEOUT_MS, &s->out);
 	s->tls = tlsctl_active();

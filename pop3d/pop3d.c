@@ -17,6 +17,7 @@
 #include "log.h"
 #include "pop3-internal.h"
 #include "priv.h"
+#include "sock.h"
 #include "remoteip.h"
 #include "tlsctl.h"
 
@@ -116,6 +117,7 @@ int main(int argc, char **argv)
 		else usage();
 	}
 	signal(SIGPIPE, SIG_IGN);
+	sock_nodelay(1);
 	if (mailbox) return mailbox_main();
 	if (tls && !tlsctl_active()) implicit_tls();
 	if (!priv_drop(PRIV_USER)) log_fatalsys(111, "fatal: unable to drop privileges", (char *)0);

@@ -11,6 +11,7 @@
 #include "exitcodes.h"
 #include "log.h"
 #include "priv.h"
+#include "sock.h"
 #include "tlsctl.h"
 #include "smtpd-internal.h"
 
@@ -45,6 +46,7 @@ int main(int argc, char **argv)
 	/* the queue child must not inherit the engine's control channel */
 	fd = tlsctl_fd();
 	if (fd >= 0) fcntl(fd, F_SETFD, FD_CLOEXEC);
+	sock_nodelay(1);
 	session_init(&s, 0, 1);
 	s.submission = submission;
 	session_setup(&s);
