@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include "b64.h"
 #include "imapd-fetch.h"
 #include "log.h"
 #include "scan.h"
@@ -77,16 +78,6 @@ int msg_read(struct sess *s, struct folder *f, struct msg *m, str *out)
 	return 1;
 }
 
-static int b64v(int c)
-{
-	if (c >= 'A' && c <= 'Z') return c - 'A';
-	if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-	if (c >= '0' && c <= '9') return c - '0' + 52;
-	if (c == '+') return 62;
-	if (c == '/') return 63;
-	return -1;
-}
-
 static int hexv(int c)
 {
 	if (c >= '0' && c <= '9') return c - '0';
@@ -110,7 +101,7 @@ int cte_decode(const char *h, size_t hn, const char *b, size_t bn, str *out)
 	} else if (str_equals(&v, "base64")) {
 		unsigned acc = 0, nb = 0;
 		for (i = 0; i < bn; i++) {
-			int x = b64v((unsigned char)b[i]);
+			int x = b64_value((unsigned char)b[i]);
 			if (x < 0) continue;     /* line breaks, padding, junk: skipped (lenient) */
 			acc = (acc << 6) | (unsigned)x;
 			nb += 6;

@@ -3,7 +3,7 @@
 
 static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-static int val(unsigned char c)
+int b64_value(unsigned char c)
 {
 	if (c >= 'A' && c <= 'Z') return c - 'A';
 	if (c >= 'a' && c <= 'z') return c - 'a' + 26;
@@ -21,7 +21,7 @@ int b64_decode(const char *s, size_t n, str *out)
 	if (n % 4) return 0;
 	if (!str_ready(out, n / 4 * 3)) return 0;
 	for (i = 0; i < n; i += 4) {
-		int a = val((unsigned char)s[i]), b = val((unsigned char)s[i + 1]);
+		int a = b64_value((unsigned char)s[i]), b = b64_value((unsigned char)s[i + 1]);
 		int c, d;
 		int last = i + 4 == n;
 		if (a < 0 || b < 0) return 0;
@@ -30,7 +30,7 @@ int b64_decode(const char *s, size_t n, str *out)
 			out->s[out->len++] = (char)(a << 2 | b >> 4);
 			break;
 		}
-		c = val((unsigned char)s[i + 2]);
+		c = b64_value((unsigned char)s[i + 2]);
 		if (c < 0) return 0;
 		if (last && s[i + 3] == '=') {
 			if (c & 3) return 0;
@@ -38,7 +38,7 @@ int b64_decode(const char *s, size_t n, str *out)
 			out->s[out->len++] = (char)((b & 15) << 4 | c >> 2);
 			break;
 		}
-		d = val((unsigned char)s[i + 3]);
+		d = b64_value((unsigned char)s[i + 3]);
 		if (d < 0) return 0;
 		out->s[out->len++] = (char)(a << 2 | b >> 4);
 		out->s[out->len++] = (char)((b & 15) << 4 | c >> 2);

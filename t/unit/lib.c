@@ -165,6 +165,9 @@ int main(void)
 	OK(!b64_decode("AGFsa", 5, &s), "b64 bad length");
 	OK(!b64_decode("AB==", 4, &s), "b64 non-canonical padding");
 	OK(b64_encode("\0alice\0secret", 13, &s) && str_equals(&s, "AGFsaWNlAHNlY3JldA=="), "b64 encode");
+	OK(b64_value('A') == 0 && b64_value('z') == 51 && b64_value('9') == 61 && b64_value('+') == 62 && b64_value('/') == 63,
+	   "b64_value: the alphabet");
+	OK(b64_value('=') < 0 && b64_value(',') < 0 && b64_value('\n') < 0 && b64_value(0xc3) < 0, "b64_value: nothing else");
 
 	OK(str_copys(&s, "x") && str_appendu(&s, 18446744073709551615ULL) && str_equals(&s, "x18446744073709551615"), "str_appendu");
 	OK(!str_readyplus(&s, (size_t)-1), "str growth overflow refused");
