@@ -160,8 +160,12 @@ static int take_new(void)
 
 static int add(struct maildrop *md, const char *name, time_t mtime, unsigned long long size)
 {
+	size_t nl = strlen(name) + 1;
+
 	if (md->n == md->cap) {
-		size_t nc = md->cap ? md->cap * 2 : 64;
+		/* the first pass counted the directory; this is for files that
+		 * arrived between the passes */
+		size_t nc = md->cap + md->cap / 4 + 64;
 		struct pop3_msg *m;
 		if (nc > ((size_t)-1) / sizeof *m) { errno = ENOMEM; return 0; }
 		m = realloc(md->m, nc * sizeof *m);
@@ -169,24 +173,91 @@ static int add(struct maildrop *md, const char *name, time_t mtime, unsigned lon
 		md->m = m;
 		md->cap = nc;
 	}
-	md->m[md->n].name = md->names.len;
-	md->m[md->n].size = size;
-	md->m[md->n].mtime = mtime;
+	if (md->names.len > POP3_NAMES_MAX - nl) { errno = ENOMEM; return 0; }
+	if (size >= POP3_SIZE_BIG) {
+		struct pop3_bigsize *b = realloc(md->big, (md->nbig + 1) * sizeof *b);
+		if (!b) return 0;
+		md->big = b;
+		b[md->nbig].key = md->names.len;
+		b[md->nbig].size = size;
+		md->nbig++;
+	}
+	md->m[md->n].name = (uint32_t)md->names.len;
+	md->m[md->n].size = size >= POP3_SIZE_BIG ? POP3_SIZE_BIG : (uint32_t)size;
+	md->m[md->n].mtime = (int64_t)mtime;
 	md->m[md->n].deleted = 0;
-	if (!str_append(&md->names, name, strlen(name) + 1)) return 0;
+	if (!str_append(&md->names, name, nl)) return 0;
 	md->n++;
 	md->live++;
 	md->total += size;
 	return 1;
 }
 
-static int cmp_msg(const void *a, const void *b, void *ctx)
+unsigned long long maildrop_size(const struct maildrop *md, size_t i)
 {
-	const struct pop3_msg *x = a, *y = b;
-	const str *names = ctx;
+	size_t k;
 
+	if (md->m[i].size != POP3_SIZE_BIG) return md->m[i].size;
+	for (k = 0; k < md->nbig; k++)
+		if (md->big[k].key == i) return md->big[k].size;
+	return POP3_SIZE_BIG;   /* not reached: every big size was listed */
+}
+
+static int cmp_msg(const struct pop3_msg *x, const struct pop3_msg *y, const str *names)
+{
 	if (x->mtime != y->mtime) return x->mtime < y->mtime ? -1 : 1;
 	return strcmp(names->s + x->name, names->s + y->name);
+}
+
+/* heapsort in place: glibc's qsort takes a scratch copy of the whole
+ * array from the heap, which stays in the session's dirty pages */
+static void sift(struct pop3_msg *m, size_t root, size_t n, const str *names)
+{
+	for (;;) {
+		size_t c = 2 * root + 1;
+		struct pop3_msg t;
+		if (c >= n) return;
+		if (c + 1 < n && cmp_msg(&m[c], &m[c + 1], names) < 0) c++;
+		if (cmp_msg(&m[root], &m[c], names) >= 0) return;
+		t = m[root]; m[root] = m[c]; m[c] = t;
+		root = c;
+	}
+}
+
+static void sort_msgs(struct maildrop *md)
+{
+	size_t i, k, n = md->n;
+
+	for (i = n / 2; i-- > 0; ) sift(md->m, i, n, &md->names);
+	for (i = n; i-- > 1; ) {
+		struct pop3_msg t = md->m[0];
+		md->m[0] = md->m[i];
+		md->m[i] = t;
+		sift(md->m, 0, i, &md->names);
+	}
+	/* big sizes were found by name offset; from now on by index */
+	for (i = 0; i < n && md->nbig; i++) {
+		if (md->m[i].size != POP3_SIZE_BIG) continue;
+		for (k = 0; k < md->nbig; k++)
+			if (md->big[k].key == md->m[i].name) { md->big[k].key = i; break; }
+	}
+}
+
+/* the first pass: how many names and how many bytes of them, so that
+ * each gets one allocation of the right size */
+static void count_cur(size_t *n, size_t *bytes)
+{
+	DIR *d = opendir("cur");
+	struct dirent *e;
+
+	*n = *bytes = 0;
+	if (!d) return;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.') continue;
+		(*n)++;
+		*bytes += strlen(e->d_name) + 1;
+	}
+	closedir(d);
 }
 
 /* the value of ",X=digits" in the name's unique part; 0 when absent */
@@ -228,10 +299,18 @@ static int size_from_name(const char *name, int fd, const struct stat *st,
 
 static int scan_cur(struct maildrop *md)
 {
-	DIR *d = opendir("cur");
+	DIR *d;
 	struct dirent *e;
 	int dfd, ok = 1;
+	size_t cn, cb;
 
+	count_cur(&cn, &cb);
+	if (cn) {
+		if (cn > ((size_t)-1) / sizeof *md->m || !(md->m = malloc(cn * sizeof *md->m))) return 0;
+		md->cap = cn;
+		if (!str_ready(&md->names, cb)) return 0;
+	}
+	d = opendir("cur");
 	if (!d) return 0;
 	dfd = dirfd(d);
 	while ((e = readdir(d))) {
@@ -256,7 +335,7 @@ static int scan_cur(struct maildrop *md)
 		if (!add(md, e->d_name, st.st_mtime, size)) { ok = 0; break; }
 	}
 	closedir(d);
-	if (ok && md->n > 1) qsort_r(md->m, md->n, sizeof *md->m, cmp_msg, &md->names);
+	if (ok && md->n > 1) sort_msgs(md);
 	return ok;
 }
 
@@ -271,6 +350,8 @@ int maildrop_open(struct maildrop *md, const char *dir)
 	md->total = 0;
 	md->names.s = 0;
 	md->names.len = md->names.cap = 0;
+	md->big = 0;
+	md->nbig = 0;
 	r = lock(md);
 	if (r != MAILDROP_OK) return r;
 	if (!take_new() || !scan_cur(md)) return MAILDROP_TEMP;
@@ -291,7 +372,8 @@ static int refind(struct maildrop *md, size_t i)
 		if (e->d_name[0] == '.' || uniq_len(e->d_name) != ul) continue;
 		if (memcmp(e->d_name, u, ul) != 0) continue;
 		if (strcmp(e->d_name, u) == 0) continue;
-		md->m[i].name = md->names.len;
+		if (md->names.len > POP3_NAMES_MAX - strlen(e->d_name) - 1) break;
+		md->m[i].name = (uint32_t)md->names.len;
 		/* u may move when names grows: it is not used after this */
 		found = str_append(&md->names, e->d_name, strlen(e->d_name) + 1);
 		break;
@@ -349,5 +431,8 @@ void maildrop_close(struct maildrop *md)
 	md->lockfd = -1;
 	free(md->m);
 	md->m = 0;
+	free(md->big);
+	md->big = 0;
+	md->nbig = 0;
 	str_free(&md->names);
 }

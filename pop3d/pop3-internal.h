@@ -6,6 +6,7 @@
 #ifndef FACTEUR_POP3_INTERNAL_H
 #define FACTEUR_POP3_INTERNAL_H
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
 #include "buf.h"
@@ -78,13 +79,19 @@ int pop3_preauth(struct pop3_auth *a);
 int pop3_sasl_plain(const char *m, size_t n, const char **user, size_t *ulen,
                     const char **pass, size_t *plen);
 
-/* maildrop.c: the messages of one session */
+/* maildrop.c: the messages of one session. 16 bytes a message plus its
+ * name, one allocation each for all records and all names (a session's
+ * memory is counted per message: 2000 of them must stay well under
+ * 512 KiB with the process around them). */
+#define POP3_NAMES_MAX  0x7fffffffu  /* name offsets are 31 bits */
+#define POP3_SIZE_BIG   0xffffffffu  /* size in maildrop.big instead */
 struct pop3_msg {
-	size_t name;                /* offset of the file name in names */
-	unsigned long long size;    /* octets in CRLF form, unstuffed */
-	time_t mtime;
-	int deleted;
+	uint32_t name : 31;         /* offset of the file name in names */
+	uint32_t deleted : 1;
+	uint32_t size;              /* octets in CRLF form, unstuffed; or POP3_SIZE_BIG */
+	int64_t mtime;              /* the listing's order (oldest first) */
 };
+struct pop3_bigsize { size_t key; unsigned long long size; };
 
 struct maildrop {
 	const char *dir;            /* the Maildir, trailing '/' */
@@ -94,7 +101,10 @@ struct maildrop {
 	str names;                  /* cur/ file names, NUL-separated */
 	unsigned long long total;   /* octets of the undeleted messages */
 	size_t live;                /* undeleted messages */
+	struct pop3_bigsize *big;   /* the rare sizes of 4 GiB or more: by */
+	size_t nbig;                /* name offset while listing, then by index */
 };
+
 
 #define MAILDROP_OK     0
 #define MAILDROP_INUSE  1
@@ -102,6 +112,8 @@ struct maildrop {
 
 /* lock, move new/ to cur/, list and measure; MAILDROP_* */
 int maildrop_open(struct maildrop *md, const char *dir);
+/* octets of message i in CRLF form */
+unsigned long long maildrop_size(const struct maildrop *md, size_t i);
 /* the message's unique name: its file name up to ":2," */
 size_t maildrop_uniq(const struct maildrop *md, size_t i, const char **p);
 /* the UIDL string for message i (the unique name, or a digest of it when

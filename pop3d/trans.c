@@ -65,7 +65,7 @@ static int do_list(struct trans *t, const struct pop3_cmd *c, int uidl)
 			if (!maildrop_uidl(t->md, k - 1, &u)) { str_free(&u); return 0; }
 			bufout_put(&t->io->out, u.s, u.len);
 		} else {
-			put_u(t->io, t->md->m[k - 1].size);
+			put_u(t->io, maildrop_size(t->md, k - 1));
 		}
 		bufout_puts(&t->io->out, "\r\n");
 		str_free(&u);
@@ -87,7 +87,7 @@ static int do_list(struct trans *t, const struct pop3_cmd *c, int uidl)
 			if (!maildrop_uidl(t->md, i, &u)) { str_free(&u); return 0; }
 			bufout_put(&t->io->out, u.s, u.len);
 		} else {
-			put_u(t->io, t->md->m[i].size);
+			put_u(t->io, maildrop_size(t->md, i));
 		}
 		bufout_puts(&t->io->out, "\r\n");
 	}
@@ -131,7 +131,7 @@ static int do_retr(struct trans *t, const struct pop3_cmd *c, int top)
 		bufout_puts(&t->io->out, "+OK top of message follows\r\n");
 	} else {
 		bufout_puts(&t->io->out, "+OK ");
-		put_u(t->io, t->md->m[k - 1].size);
+		put_u(t->io, maildrop_size(t->md, k - 1));
 		bufout_puts(&t->io->out, " octets\r\n");
 	}
 	ok = pop3_sendmsg(&t->io->out, fd, lines);
@@ -200,7 +200,7 @@ int pop3_transaction(struct pop3_io *io, struct maildrop *md, const char *user)
 			if (k) {
 				md->m[k - 1].deleted = 1;
 				md->live--;
-				md->total -= md->m[k - 1].size;
+				md->total -= maildrop_size(md, k - 1);
 				pop3_reply(io, "+OK message deleted");
 			}
 		} else if (!strcmp(c.verb, "RSET") && !c.arglen) {
@@ -208,7 +208,7 @@ int pop3_transaction(struct pop3_io *io, struct maildrop *md, const char *user)
 				if (!md->m[i].deleted) continue;
 				md->m[i].deleted = 0;
 				md->live++;
-				md->total += md->m[i].size;
+				md->total += maildrop_size(md, i);
 			}
 			pop3_reply(io, "+OK");
 		} else if (!strcmp(c.verb, "NOOP") && !c.arglen) pop3_reply(io, "+OK");
