@@ -89,7 +89,7 @@ int sched_init(struct sched *s)
 	s->fifo_w = open(QFIFO, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
 	if (s->fifo_w < 0) return 0;
 	/* room for the runners a killed facteur-send left, on top of ours */
-	s->njobs_max = 2 * (size_t)s->conc;
+	s->njobs_max = (2 + SEND_BATCH_MAX) * (size_t)s->conc;   /* + the later messages of batches */
 	s->jobs = calloc(s->njobs_max, sizeof *s->jobs);
 	if (!s->jobs) return 0;
 	for (i = 0; i < s->njobs_max; i++) s->jobs[i].out = s->jobs[i].lockfd = -1;
@@ -538,7 +538,8 @@ static void job_done(struct sched *s, struct job *j, unsigned long long now)
 	str_free(&j->domain);
 	if (j->lockfd >= 0) close(j->lockfd);
 	j->lockfd = -1;
-	s->njobs--;
+	if (!j->follower) s->njobs--;
+	j->follower = 0;
 	m->inflight--;
 	if (m->inflight == 0) settle(s, m, now);
 	else if (qinfo_write(m->id.s, &m->q, 1)) m->dirty = 0;
@@ -626,10 +627,10 @@ void sched_reap(struct sched *s, unsigned long long now)
 			struct job *j = &s->jobs[i];
 			int fd;
 			if (j->pid != pid) continue;
+			/* every message of a batch has its slot and run/ file */
 			fd = open(j->runpath.s, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 			runner_done(s, j, fd, now);
 			if (fd >= 0) close(fd);
-			break;
 		}
 	}
 }
@@ -768,26 +769,45 @@ static size_t domain_jobs(const struct sched *s, const str *dom)
 	size_t i, n = 0;
 
 	for (i = 0; i < s->njobs_max; i++)
-		if (s->jobs[i].pid != 0 && s->jobs[i].remote &&
+		if (s->jobs[i].pid != 0 && s->jobs[i].remote && !s->jobs[i].follower &&
 		    s->jobs[i].domain.len == dom->len &&
 		    memcmp(s->jobs[i].domain.s, dom->s, dom->len) == 0) n++;
 	return n;
 }
 
-/* the runner: runs the delivery program with the message on fd 0 and a
- * pipe on fd 1, keeps its output (bounded), and appends the result to the
- * locked run/ID.K; the lock goes when the runner exits */
-static _Noreturn void runner(int lockfd, int mfd, const char *prog, char **argv)
+/* the result of one message: "R<wait status>\n" then its output lines */
+static int part_write(int lockfd, int st, const str *out)
+{
+	char n[FMT_ULONG + 1];
+
+	n[fmt_ulong(n, (unsigned long long)(unsigned)st)] = 0;
+	return lseek(lockfd, 0, SEEK_END) >= 0 && fd_writeall(lockfd, "R", 1, -1) &&
+	       fd_writeall(lockfd, n, strlen(n), -1) && fd_writeall(lockfd, "\n", 1, -1) &&
+	       fd_writeall(lockfd, out->s ? out->s : "", out->len, -1);
+}
+
+/* the runner: runs the delivery program with the message on fd 0 (or
+ * /dev/null for a batch, whose messages are named by path) and a pipe on
+ * fd 1, keeps its output (bounded), and appends the result to the locked
+ * run/ID.K; the lock goes when the runner exits. In a batch each message
+ * has its run/ file and its count of lines (one per recipient): a
+ * message's result is written, and its lock released, as soon as its
+ * lines are in, so that a runner killed later costs no duplicate of the
+ * messages already done. */
+static _Noreturn void runner(int *lockfd, const size_t *nlines, size_t np, int mfd,
+                             const char *prog, char **argv)
 {
 	int pfd[2], st = EX_TEMPFAIL << 8, got = 0;
 	time_t deadline = time(0) + SEND_JOB_TIMEOUT;
 	str out = STR_ZERO;
-	char b[4096], n[FMT_ULONG + 1];
+	char b[4096];
+	size_t k = 0, lines = 0;
 	pid_t g;
 
 	if (pipe2(pfd, O_CLOEXEC) != 0 || (g = fork()) < 0) _exit(EX_TEMPFAIL);
 	if (g == 0) {
-		if (dup2(mfd, 0) < 0 || dup2(pfd[1], 1) < 0) _exit(EX_TEMPFAIL);
+		int in = mfd >= 0 ? mfd : open("/dev/null", O_RDONLY);
+		if (in < 0 || dup2(in, 0) < 0 || dup2(pfd[1], 1) < 0) _exit(EX_TEMPFAIL);
 		execv(prog, argv);
 		{
 			const char *why = strerror(errno);
@@ -800,7 +820,7 @@ static _Noreturn void runner(int lockfd, int mfd, const char *prog, char **argv)
 		_exit(EX_TEMPFAIL);
 	}
 	close(pfd[1]);
-	close(mfd);
+	if (mfd >= 0) close(mfd);
 	for (;;) {
 		struct pollfd pl;
 		int r;
@@ -808,11 +828,23 @@ static _Noreturn void runner(int lockfd, int mfd, const char *prog, char **argv)
 		pl.events = POLLIN;
 		r = poll(&pl, 1, 1000);
 		if (r > 0) {
-			ssize_t k = read(pfd[0], b, sizeof b);
-			if (k < 0 && errno == EINTR) continue;
-			if (k <= 0) break;
-			if (out.len < SEND_OUTPUT_MAX)
-				str_append(&out, b, (size_t)k < SEND_OUTPUT_MAX - out.len ? (size_t)k : SEND_OUTPUT_MAX - out.len);
+			ssize_t n = read(pfd[0], b, sizeof b);
+			size_t i = 0;
+			if (n < 0 && errno == EINTR) continue;
+			if (n <= 0) break;
+			while (i < (size_t)n && k < np) {
+				const char *nl = memchr(b + i, '\n', (size_t)n - i);
+				size_t e = nl ? (size_t)(nl - b) + 1 : (size_t)n, take = e - i;
+				if (out.len < SEND_OUTPUT_MAX)
+					str_append(&out, b + i, take < SEND_OUTPUT_MAX - out.len ? take : SEND_OUTPUT_MAX - out.len);
+				i = e;
+				if (!nl || np == 1 || ++lines < nlines[k]) continue;
+				if (!part_write(lockfd[k], 0, &out)) _exit(EX_TEMPFAIL);
+				close(lockfd[k]);
+				lockfd[k++] = -1;
+				lines = 0;
+				str_clear(&out);
+			}
 			continue;
 		}
 		/* the program may be gone while a child of its own holds the pipe */
@@ -826,62 +858,76 @@ static _Noreturn void runner(int lockfd, int mfd, const char *prog, char **argv)
 		if (time(0) > deadline) kill(g, SIGKILL);
 		poll(0, 0, 100);
 	}
-	n[fmt_ulong(n, (unsigned long long)(unsigned)st)] = 0;
-	if (lseek(lockfd, 0, SEEK_END) < 0 || !fd_writeall(lockfd, "R", 1, -1) ||
-	    !fd_writeall(lockfd, n, strlen(n), -1) || !fd_writeall(lockfd, "\n", 1, -1) ||
-	    !fd_writeall(lockfd, out.s ? out.s : "", out.len, -1))
-		_exit(EX_TEMPFAIL);
+	/* the messages still open: what came of them (maybe nothing) */
+	for (; k < np; k++) {
+		if (!part_write(lockfd[k], st, &out)) _exit(EX_TEMPFAIL);
+		str_clear(&out);
+	}
 	_exit(0);
 }
 
-/* create and lock run/ID.K, then fork the runner */
-static int spawn(struct sched *s, struct job *j, const char *prog, char **argv)
+/* create and lock run/ID.K for every job of a batch (one job: one
+ * message), then fork the runner; every job gets its pid */
+static int spawn(struct sched *s, struct job **jobs, size_t np, const char *prog, char **argv)
 {
 	str p = STR_ZERO, jl = STR_ZERO;
 	char k[FMT_ULONG + 2];
-	int mfd, lfd;
-	size_t i;
+	int mfd = -1, lfd[SEND_BATCH_MAX];
+	size_t nlines[SEND_BATCH_MAX], i, x, made = 0;
 	pid_t pid;
 
-	k[0] = '.';
-	k[1 + fmt_ulong(k + 1, j->ri[0])] = 0;
-	if (!qpath(&j->runpath, QDIR_RUN, j->m->id.s, k)) return 0;
-	if (!qpath(&p, QDIR_MESS, j->m->id.s, 0)) return 0;
-	mfd = open(p.s, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	str_free(&p);
-	if (mfd < 0) return 0;
-	lfd = open(j->runpath.s, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (lfd < 0) { int e = errno; close(mfd); errno = e; return 0; }
-	if (!str_copys(&jl, j->remote ? "J1" : "J0")) goto fail;
-	for (i = 0; i < j->nri; i++)
-		if (!str_appendc(&jl, ' ') || !str_appendu(&jl, j->ri[i])) goto fail;
-	if (!str_appendc(&jl, '\n') || flock(lfd, LOCK_EX) != 0 ||
-	    !fd_writeall(lfd, jl.s, jl.len, -1)) goto fail;
+	(void)s;
+	if (np == 0 || np > SEND_BATCH_MAX) { errno = EINVAL; return 0; }
+	/* one message: on fd 0, as always; a batch: facteur-remote opens
+	 * mess/ID itself (it runs as facteur in queue/ too) */
+	if (np == 1) {
+		if (!qpath(&p, QDIR_MESS, jobs[0]->m->id.s, 0)) return 0;
+		mfd = open(p.s, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		str_free(&p);
+		if (mfd < 0) return 0;
+	}
+	for (x = 0; x < np; x++) {
+		struct job *j = jobs[x];
+		k[0] = '.';
+		k[1 + fmt_ulong(k + 1, j->ri[0])] = 0;
+		nlines[x] = j->nri;
+		if (!qpath(&j->runpath, QDIR_RUN, j->m->id.s, k)) goto fail;
+		lfd[x] = open(j->runpath.s, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (lfd[x] < 0) goto fail;
+		made++;
+		if (!str_copys(&jl, j->remote ? "J1" : "J0")) goto fail;
+		for (i = 0; i < j->nri; i++)
+			if (!str_appendc(&jl, ' ') || !str_appendu(&jl, j->ri[i])) goto fail;
+		if (!str_appendc(&jl, '\n') || flock(lfd[x], LOCK_EX) != 0 ||
+		    !fd_writeall(lfd[x], jl.s, jl.len, -1)) goto fail;
+	}
 	str_free(&jl);
 	pid = fork();
-	if (pid < 0) { int e = errno; close(mfd); close(lfd); unlink(j->runpath.s); errno = e; return 0; }
+	if (pid < 0) goto fail;
 	if (pid == 0) {
 		sigset_t none;
 		static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGALRM, SIGPIPE };
-		size_t x;
 		for (x = 0; x < sizeof sigs / sizeof sigs[0]; x++) signal(sigs[x], SIG_DFL);
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, 0);
-		runner(lfd, mfd, prog, argv);
+		runner(lfd, nlines, np, mfd, prog, argv);
 	}
-	/* the runner's copy of the descriptor keeps the lock */
-	close(mfd);
-	close(lfd);
-	j->pid = pid;
-	(void)s;
+	/* the runner's copies of the descriptors keep the locks */
+	if (mfd >= 0) close(mfd);
+	for (x = 0; x < np; x++) {
+		close(lfd[x]);
+		jobs[x]->pid = pid;
+	}
 	return 1;
 fail:
 	{
 		int e = errno;
 		str_free(&jl);
-		close(mfd);
-		close(lfd);
-		unlink(j->runpath.s);
+		if (mfd >= 0) close(mfd);
+		for (x = 0; x < made; x++) {
+			close(lfd[x]);
+			unlink(jobs[x]->runpath.s);
+		}
 		errno = e;
 	}
 	return 0;
@@ -896,62 +942,123 @@ static struct job *free_slot(struct sched *s)
 	return 0;
 }
 
-static void start(struct sched *s, struct msg *m, size_t *ri, size_t nri, const str *dom,
-                  unsigned long long now)
+static size_t free_slots(const struct sched *s, size_t want)
 {
-	struct job *j = free_slot(s);
-	char **argv;
-	size_t k, a = 0;
+	size_t i, n = 0;
+
+	for (i = 0; i < s->njobs_max && n < want; i++) n += s->jobs[i].pid == 0;
+	return n;
+}
+
+/* one delivery run: ms[0..np) with their recipient indexes ri[x] (taken
+ * over: freed here or by job_done); np > 1 only for remote batches */
+static void start(struct sched *s, struct msg **ms, size_t **ri, const size_t *nri, size_t np,
+                  const str *dom, unsigned long long now)
+{
+	struct job *jobs[SEND_BATCH_MAX];
+	str paths[SEND_BATCH_MAX], counts[SEND_BATCH_MAX];
+	char **argv = 0;
+	size_t k, x, a = 0, total = 0, got = 0;
 	const char *prog;
 
-	if (!j) { free(ri); return; }
-	argv = calloc(nri + 4, sizeof *argv);
-	if (!argv) { free(ri); return; }
-	memset(j, 0, sizeof *j);
-	j->out = -1;
-	j->lockfd = -1;
-	j->m = m;
-	j->ri = ri;
-	j->nri = nri;
-	j->remote = dom != 0;
-	j->start = now;
-	if (dom) {
+	for (x = 0; x < np; x++) { paths[x].s = counts[x].s = 0; paths[x].len = paths[x].cap = counts[x].len = counts[x].cap = 0; }
+	for (x = 0; x < np; x++) total += nri[x];
+	/* claim the slots (pid 1 while we set them up) */
+	for (x = 0; x < np; x++) {
+		struct job *j = free_slot(s);
+		if (!j) break;
+		memset(j, 0, sizeof *j);
+		j->pid = 1;
+		jobs[got++] = j;
+	}
+	if (got == np) argv = calloc(total + 3 * np + 4, sizeof *argv);
+	if (!argv) {
+		for (x = 0; x < got; x++) jobs[x]->pid = 0;
+		for (x = 0; x < np; x++) free(ri[x]);
+		return;
+	}
+	if (np > 1) {
+		prog = s->remote.s;
+		argv[a++] = "facteur-remote";
+		argv[a++] = "-b";
+		argv[a++] = dom->s;
+	} else if (dom) {
 		prog = s->remote.s;
 		argv[a++] = "facteur-remote";
 		argv[a++] = dom->s;
-		str_copy(&j->domain, dom->s, dom->len);
 	} else {
 		prog = s->local.s;
 		argv[a++] = "facteur-local";
 	}
-	argv[a++] = m->q.sender.s;
-	for (k = 0; k < nri; k++) {
-		str_0(&m->q.r[ri[k]].addr);
-		argv[a++] = m->q.r[ri[k]].addr.s;
+	for (x = 0; x < np; x++) {
+		struct job *j = jobs[x];
+		struct msg *m = ms[x];
+		j->out = -1;
+		j->lockfd = -1;
+		j->m = m;
+		j->ri = ri[x];
+		j->nri = nri[x];
+		j->remote = dom != 0;
+		j->follower = x > 0;
+		j->start = now;
+		if (dom) str_copy(&j->domain, dom->s, dom->len);
+		str_0(&m->q.sender);
+		if (np > 1) {
+			if (!qpath(&paths[x], QDIR_MESS, m->id.s, 0) || !str_appendu(&counts[x], nri[x]) ||
+			    !str_0(&counts[x])) {
+				/* no memory for the argument list: as a failed start */
+				errno = ENOMEM;
+				goto failed;
+			}
+			argv[a++] = paths[x].s;
+			argv[a++] = counts[x].s;
+		}
+		argv[a++] = m->q.sender.s;
+		for (k = 0; k < nri[x]; k++) {
+			str_0(&m->q.r[ri[x][k]].addr);
+			argv[a++] = m->q.r[ri[x][k]].addr.s;
+		}
 	}
 	argv[a] = 0;
-	str_0(&m->q.sender);
-	if (!spawn(s, j, prog, argv)) {
+	if (!spawn(s, jobs, np, prog, argv)) goto failed;
+	for (x = 0; x < np; x++) {
+		for (k = 0; k < nri[x]; k++) ms[x]->q.r[ri[x][k]].busy = 1;
+		ms[x]->inflight++;
+		str_free(&paths[x]);
+		str_free(&counts[x]);
+	}
+	if (np > 1) {
+		char n[FMT_ULONG + 1];
+		u2s(n, np);
+		log_line("batch of ", n, " messages for ", dom->s, " in one facteur-remote run", (char *)0);
+	}
+	s->njobs++;
+	free(argv);
+	return;
+failed:
+	{
 		str why = STR_ZERO;
 		str_copys(&why, "4.3.0 unable to start delivery: ");
 		str_appends(&why, strerror(errno));
-		for (k = 0; k < nri; k++) {
-			m->q.r[ri[k]].busy = 0;
-			record(s, m, ri[k], '4', &why, now);
+		for (x = 0; x < np; x++) {
+			struct job *j = jobs[x];
+			for (k = 0; k < nri[x]; k++) {
+				ms[x]->q.r[ri[x][k]].busy = 0;
+				record(s, ms[x], ri[x][k], '4', &why, now);
+			}
+			free(ri[x]);
+			str_free(&j->domain);
+			str_free(&j->runpath);
+			j->pid = 0;
+			j->m = 0;
+			j->ri = 0;
+			j->follower = 0;
+			str_free(&paths[x]);
+			str_free(&counts[x]);
 		}
 		str_free(&why);
-		free(ri);
-		str_free(&j->domain);
-		str_free(&j->runpath);
-		j->pid = 0;
-		j->m = 0;
 		free(argv);
-		return;
 	}
-	free(argv);
-	for (k = 0; k < nri; k++) m->q.r[ri[k]].busy = 1;
-	m->inflight++;
-	s->njobs++;
 }
 
 /* remote recipients of m in domain dom that are due now */
@@ -969,6 +1076,34 @@ static size_t gather(struct msg *m, size_t first, const str *dom, size_t *ri,
 	}
 	str_free(&d);
 	return n;
+}
+
+/* m's recipients ri at dom, plus those of other messages due for the
+ * same domain now, up to SEND_BATCH_MAX messages and SEND_BATCH_RCPT_MAX
+ * recipients: one facteur-remote run, one connection where the peer
+ * allows (issue 5: several messages over one connection) */
+static void batch(struct sched *s, struct msg *m, size_t *ri, size_t n, const str *dom,
+                  unsigned long long now)
+{
+	struct msg *ms[SEND_BATCH_MAX], *o;
+	size_t *ris[SEND_BATCH_MAX], nris[SEND_BATCH_MAX], np = 1, total = n;
+	size_t room = free_slots(s, SEND_BATCH_MAX);
+
+	ms[0] = m;
+	ris[0] = ri;
+	nris[0] = n;
+	for (o = s->msgs; o && np < SEND_BATCH_MAX && np < room && total < SEND_BATCH_RCPT_MAX; o = o->next) {
+		size_t *r2, n2;
+		if (o == m || s->stopping) continue;
+		if (!(r2 = calloc(o->q.nr ? o->q.nr : 1, sizeof *r2))) break;
+		n2 = gather(o, 0, dom, r2, now);
+		if (n2 == 0 || total + n2 > SEND_BATCH_RCPT_MAX) { free(r2); continue; }
+		ms[np] = o;
+		ris[np] = r2;
+		nris[np++] = n2;
+		total += n2;
+	}
+	start(s, ms, ris, nris, np, dom, now);
 }
 
 long sched_run(struct sched *s, unsigned long long now)
@@ -1024,7 +1159,8 @@ long sched_run(struct sched *s, unsigned long long now)
 			if (!r->remote) {
 				if (!(ri = malloc(sizeof *ri))) continue;
 				ri[0] = i;
-				start(s, m, ri, 1, 0, now);
+				n = 1;
+				start(s, &m, &ri, &n, 1, 0, now);
 				continue;
 			}
 			if (!s->have_remote) {
@@ -1041,7 +1177,7 @@ long sched_run(struct sched *s, unsigned long long now)
 			if (!(ri = calloc(m->q.nr, sizeof *ri))) continue;
 			n = gather(m, i, &dom, ri, now);
 			if (n == 0) { free(ri); continue; }
-			start(s, m, ri, n, &dom, now);
+			batch(s, m, ri, n, &dom, now);
 		}
 	}
 	str_free(&dom);

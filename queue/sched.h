@@ -24,6 +24,8 @@
 #define SEND_RESCAN_FAILED_S     5       /* sooner when a todo/ could not be taken */
 #define SEND_SCAN_BATCH          256     /* todo/ entries taken per scan: deliveries start between batches */
 #define SEND_CLEAN_S             3600    /* orphan sweep period */
+#define SEND_BATCH_MAX           20      /* messages for one domain in one facteur-remote run */
+#define SEND_BATCH_RCPT_MAX      500     /* recipients in one batch (argv stays far below ARG_MAX) */
 
 struct msg {
 	str id;
@@ -54,6 +56,9 @@ struct job {
 	int reaped;
 	int status;             /* the delivery program's wait status */
 	int lockfd;             /* orphans only: our descriptor of run/ID.K */
+	int follower;           /* a later message of a batch: same runner as an
+	                           earlier slot, not counted again in njobs or
+	                           against concurrencydomain */
 	str runpath;            /* run/ID.K */
 };
 

@@ -2,10 +2,15 @@
  * message on fd 0 (a queue file, readable again from offset 0) to the
  * recipients at one remote domain, and prints one line per recipient, in
  * order: "RCPT<TAB>CODE<TAB>TEXT" with CODE 2 (delivered), 4 (try later)
- * or 5 (bounce). Run by facteur-send, which it trusts for its arguments
- * (checked anyway: they reach a network dialogue); the peers and DNS are
- * untrusted. Runs as facteur (drops root first when started as root). */
+ * or 5 (bounce). facteur-remote -b DOMAIN [PATH N SENDER RCPT*N]...: the
+ * same for several messages (queue files named by path), all over one
+ * connection when the host allows; the results come message by message,
+ * in order, each as soon as it is known. Run by facteur-send, which it
+ * trusts for its arguments (checked anyway: they reach a network
+ * dialogue); the peers and DNS are untrusted. Runs as facteur (drops
+ * root first when started as root). */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,8 +24,9 @@
 #include "log.h"
 #include "priv.h"
 #include "remote.h"
+#include "scan.h"
 
-static const char usage[] = "usage: facteur-remote DOMAIN SENDER RECIPIENT...";
+static const char usage[] = "usage: facteur-remote DOMAIN SENDER RECIPIENT... | -b DOMAIN [PATH N SENDER RCPT...]...";
 
 /* an address as it may appear between < and > on the wire: no controls,
  * no brackets, no spaces outside what addr.h allows. Returns 0 when bad. */
@@ -125,91 +131,180 @@ static void read_me(struct remote *r)
 	str_copys(&r->me, host[0] ? host : "localhost");
 }
 
+void remote_report(struct remote **rs, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		if (rs[k]->printed) continue;
+		if (remote_undecided(rs[k])) return;
+		print_results(rs[k]);
+		rs[k]->printed = 1;
+	}
+}
+
+static void decide_every(struct remote **rs, size_t n, int code, const char *text)
+{
+	for (size_t k = 0; k < n; k++) remote_decide_all(rs[k], code, text);
+}
+
+/* one message: its file, sender and recipients, checked. In the
+ * one-message form (path 0) a message that cannot be read is fatal, as
+ * it always was; in a batch it is that message's temporary failure. */
+static void msg_setup(struct remote *r, const char *domain, const char *path, const char *sender,
+                      char **rcpts, size_t n)
+{
+	struct stat st;
+	size_t i;
+	int bad_sender = 0;
+
+	r->domain = domain;
+	r->sender = sender;
+	r->nrcpt = n;
+	r->rcpt = calloc(n ? n : 1, sizeof *r->rcpt);
+	if (!r->rcpt) log_fatalsys(EX_TEMPFAIL, "fatal: out of memory", (char *)0);
+	for (i = 0; i < n; i++) {
+		r->rcpt[i].addr = rcpts[i];
+		/* the rest wait for another run: every run makes progress */
+		if (i >= REMOTE_RCPT_MAX) {
+			r->rcpt[i].code = 4;
+			str_copys(&r->rcpt[i].text, "4.5.3 too many recipients in one run");
+		}
+	}
+	r->msgfd = path ? open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : 0;
+	if (r->msgfd < 0 || fstat(r->msgfd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		if (!path) log_fatal(EX_USAGE, "fatal: the message on fd 0 must be a regular file", (char *)0);
+		log_line("unable to open ", path, (char *)0);
+		remote_decide_all(r, 4, "4.3.0 unable to open the queued message");
+		return;
+	}
+	if (!msg_scan(r->msgfd, &r->msgsize, &r->msg8bit)) {
+		if (!path) log_fatalsys(EX_TEMPFAIL, "fatal: unable to read the message", (char *)0);
+		remote_decide_all(r, 4, "4.3.0 unable to read the queued message");
+		return;
+	}
+	if (!wire_ok(r->sender, &r->envutf8)) bad_sender = 1;
+	for (i = 0; i < r->nrcpt; i++) {
+		int u = 0;
+		if (!wire_ok(r->rcpt[i].addr, &u) || !r->rcpt[i].addr[0]) {
+			r->rcpt[i].code = 5;
+			str_copys(&r->rcpt[i].text, "5.1.3 recipient address not fit for SMTP");
+		}
+		if (u) r->envutf8 = 1;
+	}
+	if (bad_sender) remote_decide_all(r, 5, "5.1.7 sender address not fit for SMTP");
+	remote_check_domain(r);
+}
+
+/* -b DOMAIN then groups PATH N SENDER RCPT*N: the number of messages */
+static size_t parse_batch(int argc, char **argv, struct remote *rs)
+{
+	size_t n = 0;
+	int a = 3;
+
+	while (a < argc) {
+		unsigned long long k;
+		size_t len = strlen(argv[a + 1 < argc ? a + 1 : a]);
+		if (n >= REMOTE_BATCH_MAX) log_fatal(EX_USAGE, "fatal: more than 100 messages in one run", (char *)0);
+		if (a + 3 > argc || scan_ulong(argv[a + 1], len, &k) != len || k == 0 ||
+		    k > (unsigned long long)(argc - a - 3))
+			log_fatal(EX_USAGE, usage, (char *)0);
+		msg_setup(&rs[n++], argv[2], argv[a], argv[a + 2], argv + a + 3, (size_t)k);
+		a += 3 + (int)k;
+	}
+	if (!n) log_fatal(EX_USAGE, usage, (char *)0);
+	return n;
+}
+
 int main(int argc, char **argv)
 {
-	struct remote r;
+	struct remote *all, **rs, *lead;
 	struct dns d;
-	struct stat st;
 	str why = STR_ZERO;
 	unsigned long long cap;
-	size_t i;
-	int res, bad_sender = 0;
+	size_t i, k, n;
+	int res, batch;
 
 	log_setprog("facteur-remote");
 	signal(SIGPIPE, SIG_IGN);
-	if (argc < 4) log_fatal(EX_USAGE, usage, (char *)0);
+	batch = argc > 1 && strcmp(argv[1], "-b") == 0;
+	if (argc < (batch ? 6 : 4)) log_fatal(EX_USAGE, usage, (char *)0);
 	if (!priv_drop(PRIV_USER)) log_fatalsys(EX_TEMPFAIL, "fatal: unable to drop privileges", (char *)0);
 
-	memset(&r, 0, sizeof r);
-	r.domain = argv[1];
-	r.sender = argv[2];
-	r.msgfd = 0;
-	r.nrcpt = (size_t)(argc - 3);
-	r.rcpt = calloc(r.nrcpt, sizeof *r.rcpt);
-	if (!r.rcpt) log_fatalsys(EX_TEMPFAIL, "fatal: out of memory", (char *)0);
-	for (i = 0; i < r.nrcpt; i++) {
-		r.rcpt[i].addr = argv[3 + i];
-		/* the rest wait for another run: every run makes progress */
-		if (i >= REMOTE_RCPT_MAX) {
-			r.rcpt[i].code = 4;
-			str_copys(&r.rcpt[i].text, "4.5.3 too many recipients in one run");
-		}
+	all = calloc(batch ? REMOTE_BATCH_MAX : 1, sizeof *all);
+	rs = calloc(batch ? REMOTE_BATCH_MAX : 1, sizeof *rs);
+	if (!all || !rs) log_fatalsys(EX_TEMPFAIL, "fatal: out of memory", (char *)0);
+	if (batch) {
+		n = parse_batch(argc, argv, all);
+	} else {
+		n = 1;
+		msg_setup(&all[0], argv[1], 0, argv[2], argv + 3, (size_t)(argc - 3));
 	}
+	for (k = 0; k < n; k++) rs[k] = &all[k];
+	lead = rs[0];
 
-	if (fstat(0, &st) != 0 || !S_ISREG(st.st_mode))
-		log_fatal(EX_USAGE, "fatal: the message on fd 0 must be a regular file", (char *)0);
-	if (!msg_scan(0, &r.msgsize, &r.msg8bit))
-		log_fatalsys(EX_TEMPFAIL, "fatal: unable to read the message", (char *)0);
-
-	if (!wire_ok(r.sender, &r.envutf8)) bad_sender = 1;
-	for (i = 0; i < r.nrcpt; i++) {
-		int u = 0;
-		if (!wire_ok(r.rcpt[i].addr, &u) || !r.rcpt[i].addr[0]) {
-			r.rcpt[i].code = 5;
-			str_copys(&r.rcpt[i].text, "5.1.3 recipient address not fit for SMTP");
-		}
-		if (u) r.envutf8 = 1;
+	/* what the messages share: read once, copied */
+	read_me(lead);
+	str_0(&lead->me);
+	if (control_readulong("control/remotetimeout", &cap, 0) < 0 || cap > 86400) {
+		decide_every(rs, n, 4, "4.3.5 bad control/remotetimeout");
+		cap = 0;
 	}
-	if (bad_sender) remote_decide_all(&r, 5, "5.1.7 sender address not fit for SMTP");
-	remote_check_domain(&r);
+	lead->cap_ms = (int)cap * 1000;
+	lead->tlspolicy = route_tlspolicy(lead->domain);
+	if (lead->tlspolicy < 0) decide_every(rs, n, 4, "4.3.5 bad control/tlspolicy");
+	if (!dns_init(&d)) decide_every(rs, n, 4, "4.3.5 bad control/nameservers");
+	if (lead->cap_ms && d.timeout_ms > lead->cap_ms) d.timeout_ms = lead->cap_ms;
 
-	read_me(&r);
-	str_0(&r.me);
-	if (control_readulong("control/remotetimeout", &cap, 0) < 0 || cap > 86400)
-		remote_decide_all(&r, 4, "4.3.5 bad control/remotetimeout");
-	r.cap_ms = (int)cap * 1000;
-	r.tlspolicy = route_tlspolicy(r.domain);
-	if (r.tlspolicy < 0) remote_decide_all(&r, 4, "4.3.5 bad control/tlspolicy");
-	if (!dns_init(&d)) remote_decide_all(&r, 4, "4.3.5 bad control/nameservers");
-	if (r.cap_ms && d.timeout_ms > r.cap_ms) d.timeout_ms = r.cap_ms;
-
-	if (remote_undecided(&r)) {
-		res = route_find(&r, &d, &why);
+	for (k = 0; k < n && !remote_undecided(rs[k]); k++)
+		;
+	if (k < n) {
+		res = route_find(lead, &d, &why);
 		str_0(&why);
 		if (res != 2) {
-			log_line("no route to ", r.domain, ": ", why.s, (char *)0);
-			remote_decide_all(&r, res, why.s);
+			log_line("no route to ", lead->domain, ": ", why.s, (char *)0);
+			decide_every(rs, n, res, why.s);
 		}
 	}
-	for (i = 0; i < r.ntarget && i < REMOTE_TRY_MAX && remote_undecided(&r); i++) {
-		int s = session_run(&r, &r.target[i], 1);
-		if (s == SESSION_PLAIN && remote_undecided(&r)) {
+	for (k = 1; k < n; k++) {
+		str_copy(&rs[k]->me, lead->me.s, lead->me.len);
+		str_0(&rs[k]->me);
+		rs[k]->cap_ms = lead->cap_ms;
+		rs[k]->port = lead->port;
+		rs[k]->tlspolicy = lead->tlspolicy;
+		memcpy(rs[k]->target, lead->target, sizeof lead->target);
+		rs[k]->ntarget = lead->ntarget;
+	}
+	remote_report(rs, n);
+	for (i = 0; i < lead->ntarget && i < REMOTE_TRY_MAX; i++) {
+		int s;
+		for (k = 0; k < n && !remote_undecided(rs[k]); k++)
+			;
+		if (k == n) break;
+		s = session_run(rs, n, &lead->target[i], 1);
+		if (s == SESSION_PLAIN) {
 			/* opportunistic TLS failed: the same host in plaintext,
 			 * as a peer with a broken TLS stack deserves */
 			log_line("retrying without TLS", (char *)0);
-			session_run(&r, &r.target[i], 0);
+			session_run(rs, n, &lead->target[i], 0);
 		}
 	}
-	if (remote_undecided(&r)) {
-		str_0(&r.lasterr);
-		remote_decide_all(&r, 4, r.lasterr.len ? r.lasterr.s : "4.4.1 no host could be reached");
+	for (k = 0; k < n; k++) {
+		struct remote *r = rs[k];
+		if (!remote_undecided(r)) continue;
+		str_0(&r->lasterr);
+		remote_decide_all(r, 4, r->lasterr.len ? r->lasterr.s : "4.4.1 no host could be reached");
 	}
-	print_results(&r);
-	for (i = 0; i < r.nrcpt; i++) str_free(&r.rcpt[i].text);
-	free(r.rcpt);
-	str_free(&r.me);
-	str_free(&r.lasterr);
+	remote_report(rs, n);
+	for (k = 0; k < n; k++) {
+		struct remote *r = rs[k];
+		for (i = 0; i < r->nrcpt; i++) str_free(&r->rcpt[i].text);
+		free(r->rcpt);
+		if (r->msgfd > 0) close(r->msgfd);
+		str_free(&r->me);
+		str_free(&r->lasterr);
+		SSL_CTX_free(r->ctx);
+	}
+	free(all);
+	free(rs);
 	str_free(&why);
-	SSL_CTX_free(r.ctx);
 	return 0;
 }

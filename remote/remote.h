@@ -14,6 +14,7 @@
 #define REMOTE_TARGETS_MAX   32     /* addresses collected in one run */
 #define REMOTE_TRY_MAX       10     /* addresses tried in one run */
 #define REMOTE_RCPT_MAX    1000     /* recipients in one run */
+#define REMOTE_BATCH_MAX    100     /* messages in one run (-b) */
 #define REMOTE_PORT          25
 #define REMOTE_CONNECT_TIMEOUT 60   /* seconds; RFC 5321 names none */
 /* RFC 5321 4.5.3.2, in seconds */
@@ -45,8 +46,12 @@ struct rcpt {
 	int accepted;      /* RCPT got 2xx in the current transaction */
 };
 
+/* One message to the domain. A batch (facteur-remote -b) is an array of
+ * them sharing the routes, the timeouts, the TLS policy and, in
+ * session_run, the connection. */
 struct remote {
 	const char *domain;
+	int printed;                   /* its results are out */
 	const char *sender;
 	struct rcpt *rcpt;
 	size_t nrcpt;
@@ -83,7 +88,12 @@ int route_is_local_addr(const struct sockaddr_storage *sa);
  * recipients it could decide are decided, SESSION_NEXT to try the next
  * host (r->lasterr says why), SESSION_PLAIN to try t again without TLS */
 enum { SESSION_DONE, SESSION_NEXT, SESSION_PLAIN };
-int session_run(struct remote *r, const struct target *t, int allow_tls);
+/* the messages rs[0..n) in turn over one connection (RSET in between);
+ * those already decided are skipped */
+int session_run(struct remote **rs, size_t n, const struct target *t, int allow_tls);
+/* remote.c: print the results of the messages whose recipients are all
+ * decided, in order, each once, as soon as the earlier ones are out */
+void remote_report(struct remote **rs, size_t n);
 
 /* msg.c: the message as it goes on the wire */
 struct body {

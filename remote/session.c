@@ -1,7 +1,8 @@
 /* session.c: one SMTP client session with one host (RFC 5321): greeting,
  * EHLO (HELO when EHLO is refused), opportunistic or required STARTTLS
  * (RFC 3207) with a fresh EHLO after it, MAIL and RCPT (pipelined when the
- * peer offers PIPELINING, RFC 2920), DATA, QUIT. Every reply is read with
+ * peer offers PIPELINING, RFC 2920), DATA, then RSET and the next message
+ * of the batch over the same connection (and the same TLS), QUIT. Every reply is read with
  * the RFC 5321 4.5.3.2 timeout of its stage and parsed by lib/smtpreply;
  * a peer that hangs, drops the line, or sends garbage costs a temporary
  * failure, never a crash or a loop. The peer is untrusted; runs as
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "conn.h"
+#include "fmt.h"
 #include "log.h"
 #include "remote.h"
 #include "scan.h"
@@ -28,6 +30,7 @@ struct sess {
 	int pipelining, sizeext, eightbitmime, smtputf8, starttls;
 	unsigned long long maxsize;
 	int tls;
+	int broken;               /* the connection must not carry another message */
 };
 
 /* "ESC NAME said: CODE text": the enhanced status code first, so that
@@ -376,6 +379,7 @@ static int transaction(struct sess *s)
 			str_copys(&t, "4.3.0 unable to read the queued message");
 			decide_accepted(s, 4, &t);
 			log_line("unable to read the message: ", strerror(errno), (char *)0);
+			s->broken = 1;
 			str_free(&t);
 			free(idx);
 			unaccept(r);
@@ -390,6 +394,7 @@ static int transaction(struct sess *s)
 		 * duplicate window): only a later retry can tell */
 		str_copy(&t, r->lasterr.s, r->lasterr.len);
 		decide_accepted(s, 4, &t);
+		s->broken = 1;
 		str_free(&t);
 		free(idx);
 		unaccept(r);
@@ -400,7 +405,6 @@ static int transaction(struct sess *s)
 	said(s, &t, cls, 0);
 	decide_accepted(s, cls, &t);
 done:
-	quit(s);
 	str_free(&t);
 	free(idx);
 	unaccept(r);
@@ -412,11 +416,34 @@ next:
 	return SESSION_NEXT;
 }
 
-int session_run(struct remote *r, const struct target *t, int allow_tls)
+/* a failed host: every message of the batch still waiting learns why */
+static void share_lasterr(struct remote **rs, size_t n, const struct remote *from)
+{
+	for (size_t k = 0; k < n; k++)
+		if (rs[k] != from && remote_undecided(rs[k]))
+			str_copy(&rs[k]->lasterr, from->lasterr.s, from->lasterr.len);
+}
+
+/* RSET between two messages: 1 when the peer is ready for the next */
+static int reset(struct sess *s)
+{
+	conn_puts(&s->c, "RSET\r\n");
+	if (!send_flush(s, REMOTE_T_MAIL, "RSET") || !get_reply(s, REMOTE_T_MAIL, "RSET")) return 0;
+	if (smtpreply_class(&s->rep) == 2) return 1;
+	set_lasterr_reply(s);
+	return 0;
+}
+
+int session_run(struct remote **rs, size_t n, const struct target *t, int allow_tls)
 {
 	struct sess s;
+	struct remote *r = 0;
 	int res = SESSION_NEXT;
+	size_t k, sent = 0;
 
+	for (k = 0; k < n && !r; k++)
+		if (remote_undecided(rs[k])) r = rs[k];
+	if (!r) return SESSION_DONE;
 	memset(&s, 0, sizeof s);
 	s.r = r;
 	s.t = t;
@@ -462,11 +489,42 @@ int session_run(struct remote *r, const struct target *t, int allow_tls)
 		quit(&s);
 		goto out;
 	}
-	res = transaction(&s);
+	/* the batch, one transaction after another on this connection; the
+	 * session's TLS context stays with whichever message made it */
+	for (k = 0; k < n; k++) {
+		SSL_CTX *ctx = s.r->ctx;
+		int verify = s.r->ctx_verify;
+		if (!remote_undecided(rs[k])) continue;
+		if (rs[k] != s.r) {
+			s.r->ctx = 0;
+			rs[k]->ctx = ctx;
+			rs[k]->ctx_verify = verify;
+		}
+		s.r = rs[k];
+		if (sent && !reset(&s)) { res = SESSION_NEXT; break; }
+		res = transaction(&s);
+		sent++;
+		/* 421 anywhere: the peer is closing, whatever it does next */
+		if (s.rep.code == 421) s.broken = 1;
+		remote_report(rs, n);
+		if (res != SESSION_DONE || s.broken) break;
+	}
+	if (res == SESSION_DONE && !s.broken) quit(&s);
+	/* messages the connection could not carry any more: the next host */
+	for (; k < n && res == SESSION_DONE; k++)
+		if (remote_undecided(rs[k])) res = SESSION_NEXT;
+	r = s.r;
 out:
 	if (res != SESSION_DONE) {
+		if (!r->lasterr.len) str_copys(&r->lasterr, "4.4.2 the connection broke off");
 		str_0(&r->lasterr);
 		log_line("host failed: ", r->lasterr.s ? r->lasterr.s : "", (char *)0);
+		share_lasterr(rs, n, r);
+	}
+	if (sent > 1) {
+		char nb[FMT_ULONG + 1];
+		nb[fmt_ulong(nb, sent)] = 0;
+		log_line("connection to ", s.name.s ? s.name.s : "", " carried ", nb, " messages", (char *)0);
 	}
 	conn_close(&s.c);
 	str_free(&s.line);

@@ -25,6 +25,8 @@ DEFAULT = {
     "starttls_reply": b"220 2.0.0 ready\r\n",
     "tls_break": False,       # answer 220 then send junk instead of a handshake
     "only_first": False,      # the odd behaviour on the first connection only
+    "dataend_fn": None,       # function(mail, rcpts, body) -> bytes: the reply to the dot
+    "dataend_delay": 0,       # seconds before that reply (a slow peer)
 }
 
 
@@ -173,8 +175,12 @@ class Peer:
                     body += l
                 if b["hang"] == "dataend":
                     return hang()
-                self.messages.append((mail, rcpts, body, state["tls"]))
-                send(b["dataend"])
+                if b["dataend_delay"]:
+                    time.sleep(b["dataend_delay"])
+                reply = b["dataend_fn"](mail, rcpts, body) if b["dataend_fn"] else b["dataend"]
+                if reply.startswith(b"2"):
+                    self.messages.append((mail, rcpts, body, state["tls"]))
+                send(reply)
             elif u.startswith(b"RSET") or u.startswith(b"NOOP"):
                 send(b"250 2.0.0 ok\r\n")
             elif u.startswith(b"QUIT"):
