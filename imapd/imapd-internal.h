@@ -70,6 +70,7 @@ struct msg {
 	uint8_t innew;
 	uint8_t hasinfo;    /* the file name has a ":2," part */
 	uint8_t seen;       /* scratch during a directory scan */
+	uint8_t claimed;    /* still in new/, but its \Recent went to a session already */
 };
 
 struct folder {

@@ -655,7 +655,7 @@ static int status_items(struct sess *s, const char *name, const struct tok *item
 		else if (tok_is(t, "UNSEEN")) { put(s, "UNSEEN "); putu(s, folder_unseen(f)); }
 		else if (tok_is(t, "RECENT")) {
 			size_t r = 0;
-			for (k = 0; k < f->n; k++) if (f->m[k].innew || (f->m[k].flags & F_RECENT)) r++;
+			for (k = 0; k < f->n; k++) if ((f->m[k].innew && !f->m[k].claimed) || (f->m[k].flags & F_RECENT)) r++;
 			put(s, "RECENT "); putu(s, r);
 		}
 		else if (tok_is(t, "HIGHESTMODSEQ")) { put(s, "HIGHESTMODSEQ "); putu(s, f->highestmodseq); }

@@ -187,3 +187,61 @@ t.like(replies[20], b"b NO [LIMIT]", "the 21st is refused")
 for s, f in socks:
     s.sendall(b"DONE\r\nc LOGOUT\r\n")
     s.close()
+
+# A first SELECT of many messages in new/: renames stop after a second,
+# the rest is claimed in the index ('N'), so a second session does not see
+# them as \Recent again, and they stay readable where they are.
+def bigmd():
+    d = os.path.join(ft.tempdir(), "Maildir")
+    for sub in ("cur", "new", "tmp"):
+        os.makedirs(os.path.join(d, sub))
+    return d
+
+def own(d):
+    if os.geteuid() == 0:
+        import pwd
+        pw = pwd.getpwnam("facteur")
+        for root, dirs, files in os.walk(d):
+            for n in dirs:
+                os.lchown(os.path.join(root, n), pw.pw_uid, pw.pw_gid)
+            for n in files:
+                os.lchown(os.path.join(root, n), pw.pw_uid, pw.pw_gid)
+        os.lchown(d, pw.pw_uid, pw.pw_gid)
+        os.chmod(os.path.dirname(d), 0o755)
+
+def mboxrun(d, script):
+    return ft.run("facteur-imapd", ["-m"], stdin=script, home=home, FACTEUR_MAILDIR=d, timeout=60)
+
+big = bigmd()
+N = 30000    # 100,000 took 1.3-1.5 s by hand; fewer keep this file short
+nd = os.path.join(big, "new")
+for i in range(N):
+    fd = os.open(os.path.join(nd, "%d.M%dP1.h,S=20,W=21" % (1700000000 + i, i)), os.O_WRONLY | os.O_CREAT, 0o600)
+    os.write(fd, b"Subject: m\n\nbody %06d\n" % i)
+    os.close(fd)
+own(big)
+t0 = time.time()
+rc, out, err = mboxrun(big, b"a SELECT INBOX\r\nz LOGOUT\r\n")
+took = time.time() - t0
+t.ok(b"* %d EXISTS" % N in out and b"* %d RECENT" % N in out, "first SELECT: %d EXISTS, all \\Recent" % N)
+t.ok(took < 3, "first SELECT of %d messages in new/ took %.1f s" % (N, took))
+left = len(os.listdir(nd))
+rc, out, err = mboxrun(big, b"a SELECT INBOX\r\nb FETCH %d (UID BODY.PEEK[TEXT])\r\nc FETCH 1 (UID BODY.PEEK[TEXT])\r\nz LOGOUT\r\n" % N)
+t.ok(b"* 0 RECENT" in out, "second session: no \\Recent (%d were still in new/)" % left)
+t.ok(b"body %06d" % (N - 1) in out and b"body 000000" in out, "first and last messages readable")
+left2 = len(os.listdir(nd))
+t.ok(left2 == 0 or left2 < left, "a later sync moves more to cur/ (%d, then %d left)" % (left, left2))
+
+# the claim itself, whatever the speed of the disk: an 'N' entry of the
+# index is not \Recent; a message new since is
+clm = bigmd()
+with open(os.path.join(clm, "new", "1.M1.h"), "wb") as fh:
+    fh.write(b"Subject: a\r\n\r\na\r\n")
+with open(os.path.join(clm, "new", "2.M2.h"), "wb") as fh:
+    fh.write(b"Subject: b\r\n\r\nb\r\n")
+with open(os.path.join(clm, "facteur-uidlist"), "wb") as fh:
+    fh.write(b"FACTEURIDX1 4321 2 1 0 0\n1 1 - - 0 N- 1.M1.h\n")
+own(clm)
+rc, out, err = mboxrun(clm, b"a EXAMINE INBOX\r\nb STATUS INBOX (RECENT)\r\nc SELECT INBOX\r\nd FETCH 1:* (UID FLAGS)\r\nz LOGOUT\r\n")
+t.ok(re.search(rb"\(RECENT 1\)", out) is not None, "STATUS RECENT counts only the unclaimed message")
+t.ok(b"* 1 FETCH (UID 1 FLAGS ())" in out and b"* 2 FETCH (UID 2 FLAGS (\\Recent))" in out, "claimed message not \\Recent, the new one is")
