@@ -271,7 +271,51 @@ static int contains(const char *h, size_t hn, const char *nd, size_t nn, str *sc
 	return memmem(scratch->s, hn, nd, nn) != 0;
 }
 
-struct ctx { struct msg *m; size_t seq; const str *data; size_t hdrlen; str tmp, low; };
+struct ctx {
+	struct msg *m; size_t seq; const str *data; size_t hdrlen;
+	const struct mime_tree *t;   /* the message's parts; 0 when unparsed */
+	str tmp, low, dec;
+};
+
+/* RFC 9051 6.4.4: BODY and TEXT match the text as the user reads it, so
+ * a word in a base64 or quoted-printable part must be found (Dovecot
+ * does). Each leaf part is decoded by itself into one scratch buffer, no
+ * larger than the part (both encodings only shrink), then matched; the
+ * header of a message/rfc822 inside is text of the body too. Charsets are
+ * matched byte-wise (UTF-8, US-ASCII, ISO-8859-1 as ASCII letters fold).
+ * An encoding we do not know is matched as it stands. */
+static int part_contains(struct ctx *c, const struct mime_part *p, const char *nd, size_t nn)
+{
+	const char *msg = c->data->s, *b = msg + p->body;
+	size_t bn = p->bodylen;
+
+	if (mime_header(msg + p->hdr, p->hdrlen, "content-transfer-encoding", &c->tmp)) {
+		str_lower(&c->tmp);
+		if ((str_0(&c->tmp) && (str_equals(&c->tmp, "base64") || str_equals(&c->tmp, "quoted-printable"))) &&
+		    cte_decode(msg + p->hdr, p->hdrlen, b, bn, &c->dec)) {
+			b = c->dec.s ? c->dec.s : "";
+			bn = c->dec.len;
+		}
+	}
+	return contains(b, bn, nd, nn, &c->low);
+}
+
+static int body_contains(struct ctx *c, const char *nd, size_t nn)
+{
+	size_t k;
+
+	if (!c->t || !c->t->n)
+		return contains(c->data->s + c->hdrlen, c->data->len - c->hdrlen, nd, nn, &c->low);
+	for (k = 0; k < c->t->n; k++) {
+		const struct mime_part *p = &c->t->p[k];
+		/* the header of a message inside a message/rfc822 part */
+		if (k && p->parent >= 0 && c->t->p[p->parent].ismsg &&
+		    contains(c->data->s + p->hdr, p->hdrlen, nd, nn, &c->low)) return 1;
+		if (p->child < 0 && part_contains(c, p, nd, nn)) return 1;
+	}
+	return 0;
+}
+
 
 static int eval(struct search *x, int id, struct ctx *c)
 {
@@ -327,10 +371,11 @@ static int eval(struct search *x, int id, struct ctx *c)
 	}
 	case K_BODY:
 		if (!c->data) return 0;
-		return contains(c->data->s + c->hdrlen, c->data->len - c->hdrlen, nd->arg, nd->arglen, &c->low);
+		return body_contains(c, nd->arg, nd->arglen);
 	case K_TEXT:
 		if (!c->data) return 0;
-		return contains(c->data->s, c->data->len, nd->arg, nd->arglen, &c->low);
+		return contains(c->data->s, c->hdrlen, nd->arg, nd->arglen, &c->low) ||
+		       body_contains(c, nd->arg, nd->arglen);
 	}
 	return 0;
 }
@@ -407,16 +452,17 @@ int search_command(struct sess *s, int uid)
 		c.m = &f->m[i];
 		c.seq = i + 1;
 		c.data = 0;
+		c.t = 0;
 		if (x.needfile && msg_read(s, f, c.m, &data)) {
 			c.data = &data;
-			if (mime_parse(data.s, data.len, &t) && t.n) c.hdrlen = t.p[0].hdrlen;
+			if (mime_parse(data.s, data.len, &t) && t.n) { c.hdrlen = t.p[0].hdrlen; c.t = &t; }
 			else c.hdrlen = data.len;
-			mime_free(&t);
 		}
 		if (eval(&x, root, &c)) {
 			hits[nh++] = uid ? c.m->uid : (uint32_t)(i + 1);
 			if (c.m->modseq > maxmod) maxmod = c.m->modseq;
 		}
+		mime_free(&t);
 	}
 	if (rsave) {
 		uint32_t *sv = malloc((nh ? nh : 1) * sizeof *sv);
@@ -453,5 +499,6 @@ out:
 	str_free(&data);
 	str_free(&c.tmp);
 	str_free(&c.low);
+	str_free(&c.dec);
 	return 0;
 }

@@ -325,3 +325,52 @@ t.ok('* STATUS "INBOX.Sub" (MESSAGES 0)' in out, "found again by its name")
 put(md6, "", ".qmail-x", b"./Maildir/\n")
 rc, out, err = imap(md6, "a ENABLE UTF8=ACCEPT\r\nb LIST \"\" *\r\nz LOGOUT\r\n")
 t.ok(".qmail" not in out and '"INBOX.Sub"' in out, "UTF8=ACCEPT LIST skips rules files")
+
+# SEARCH BODY/TEXT match decoded text (RFC 9051 6.4.4): base64 and
+# quoted-printable parts (soft line breaks, =XX), a message/rfc822 inside,
+# and not the base64 letters themselves
+import base64 as _b64
+md7 = mkmaildir()
+b64body = _b64.encodebytes("Grüße: the zanzibarquux report is attached.\n".encode("utf-8")).decode()
+M_B64 = ("Subject: b64\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"zz\"\r\n\r\n"
+         "--zz\r\nContent-Type: text/plain\r\n\r\nsee attachment\r\n"
+         "--zz\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+         + b64body.replace("\n", "\r\n") + "--zz--\r\n").encode()
+M_QP = (b"Subject: qp\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=iso-8859-1\r\n"
+        b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+        b"The meeting about the platypus=\r\nbudget is =3D tomorrow; caf=E9 at noon.\r\n")
+M_QPBARE = (b"Subject: qp bare LF\nContent-Transfer-Encoding: Quoted-Printable\n\n"
+            b"soft=\nbreakword here\n")
+M_RFC822 = (b"Subject: fwd\r\nContent-Type: multipart/mixed; boundary=\"o\"\r\n\r\n--o\r\n"
+            b"Content-Type: message/rfc822\r\n\r\nSubject: inner wombatsubject\r\n"
+            b"Content-Transfer-Encoding: base64\r\n\r\n" + _b64.b64encode(b"inner kangaroobody text") +
+            b"\r\n--o--\r\n")
+put(md7, "cur", "1.M1.host:2,", M_B64)
+put(md7, "cur", "2.M2.host:2,", M_QP)
+put(md7, "cur", "3.M3.host:2,", M_QPBARE)
+put(md7, "cur", "4.M4.host:2,", M_RFC822)
+b64word = b64body.split()[0][4:12]     # letters of the encoded text, not of the decoded one
+rc, out, err = imap(md7, ("a SELECT INBOX\r\n"
+    "b SEARCH BODY zanzibarquux\r\n"
+    "c SEARCH BODY ZANZIBARQUUX\r\n"
+    "d SEARCH TEXT \"platypusbudget\"\r\n"
+    "e SEARCH BODY \"is = tomorrow\"\r\n"
+    "f SEARCH BODY softbreakword\r\n"
+    "g SEARCH BODY kangaroobody\r\n"
+    "h SEARCH BODY wombatsubject\r\n"
+    "i SEARCH BODY \"" + b64word + "\"\r\n"
+    "j SEARCH CHARSET UTF-8 BODY {7+}\r\nGrüße\r\n"
+    "k SEARCH TEXT \"see attachment\"\r\n"
+    "l SEARCH BODY \"=3D\"\r\n"
+    "z LOGOUT\r\n").encode("utf-8"))
+t.ok("* SEARCH 1\r\nb OK" in out, "SEARCH BODY finds a word inside a base64 part")
+t.ok("* SEARCH 1\r\nc OK" in out, "... without case")
+t.ok("* SEARCH 2\r\nd OK" in out, "SEARCH TEXT across a quoted-printable soft line break")
+t.ok("* SEARCH 2\r\ne OK" in out, "quoted-printable =3D decoded")
+t.ok("* SEARCH 3\r\nf OK" in out, "soft line break with a bare LF")
+t.ok("* SEARCH 4\r\ng OK" in out, "base64 body of a message/rfc822 inside")
+t.ok("* SEARCH 4\r\nh OK" in out, "header of the message inside is body text")
+t.ok("* SEARCH\r\ni OK" in out, "base64 letters themselves are not matched (%s)" % b64word)
+t.ok("* SEARCH 1\r\nj OK" in out, "UTF-8 word inside base64, byte-wise")
+t.ok("* SEARCH 1\r\nk OK" in out, "unencoded part still found")
+t.ok("* SEARCH\r\nl OK" in out, "the raw =3D of quoted-printable is not matched")
