@@ -340,7 +340,9 @@ static void put_idate(struct sess *s, int64_t t)
 	char b[40];
 	size_t n = 0;
 
-	gmtime_r(&tt, &tm);
+	/* the date comes from the index or an mtime: out of gmtime's range (or
+	 * past year 9999) tm would be garbage and mon[] read out of bounds */
+	if (t < 0 || t > 253402300799LL || !gmtime_r(&tt, &tm)) { tt = 0; gmtime_r(&tt, &tm); }
 	b[n++] = '"';
 	b[n++] = (char)(tm.tm_mday >= 10 ? '0' + tm.tm_mday / 10 : ' ');
 	b[n++] = (char)('0' + tm.tm_mday % 10);

@@ -330,3 +330,17 @@ with open(os.path.join(md12, "facteur-uidlist"), "wb") as fh:
 chown_tree(md12)
 rc, out, err = mbox(md12, b"a SELECT INBOX\r\nb FETCH 1:* (UID)\r\nz LOGOUT\r\n")
 t.ok(b"* 1 FETCH (UID 7)" in out and b"* 2 FETCH (UID 8)" in out, "uidnext below a known UID: the next UID is 8, not 3")
+
+# an INTERNALDATE from the index past gmtime's range (2^62 s): no garbage
+# month, no crash; 1970 instead
+md13 = fresh_maildir()
+with open(os.path.join(md13, "cur", "x:2,S"), "wb") as fh:
+    fh.write(b"Subject: x\r\n\r\nx\r\n")
+old_ns = (int(time.time()) - 100) * 10**9
+for sub in ("cur", "new"):
+    os.utime(os.path.join(md13, sub), ns=(old_ns, old_ns))
+with open(os.path.join(md13, "facteur-uidlist"), "wb") as fh:
+    fh.write(b"FACTEURIDX1 1234 2 1 %d %d\n1 1 17 4611686018427387904 16 ci x\n" % (old_ns, old_ns))
+chown_tree(md13)
+rc, out, err = mbox(md13, b"a SELECT INBOX\r\nb FETCH 1 (INTERNALDATE)\r\nz LOGOUT\r\n")
+t.ok(rc == 0 and b'INTERNALDATE " 1-Jan-1970 00:00:00 +0000"' in out, "INTERNALDATE out of range: 1970, no crash")
