@@ -95,23 +95,10 @@ static int add_env(char **envp, size_t *k, str *store, const char *name, const c
 /* wait for pid until the deadline, then kill its process group */
 static int wait_deadline(pid_t pid, long long deadline, int *timedout)
 {
-	int st;
+	int st, r = deadline_reap(pid, deadline, 1, &st);
 
-	*timedout = 0;
-	for (;;) {
-		pid_t w = waitpid(pid, &st, WNOHANG);
-		if (w == pid) return st;
-		if (w < 0 && errno != EINTR) return -1;
-		if (deadline_now() >= deadline) {
-			*timedout = 1;
-			kill(-pid, SIGKILL);
-			kill(pid, SIGKILL);
-			while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-				;
-			return st;
-		}
-		poll(0, 0, 10);
-	}
+	*timedout = r == 0;
+	return r < 0 ? -1 : st;
 }
 
 int dlv_pipe(struct dlv *d, const char *cmd, int dirfd, const char *rcpt,

@@ -18,12 +18,12 @@
 #include <unistd.h>
 #include "auth.h"
 #include "buf.h"
+#include "deadline.h"
 #include "str.h"
 
 #define AUTH_CHECKER       "facteur-checkpassword"
 #define AUTH_WRITE_MS      10000     /* the checker reads fd 3 at once */
 #define AUTH_EXE_MAX       4096      /* longest /proc/self/exe we accept */
-#define AUTH_POLL_MAX_MS   20        /* longest sleep between waitpid polls */
 
 /* volatile so the compiler cannot drop the wipe of a buffer it sees die */
 static void wipe(void *p, size_t n)
@@ -68,34 +68,17 @@ static int valid_input(const char *user, size_t ulen, const char *pass, size_t p
  * on timeout. Returns the wait status, or -1. */
 static int wait_child(pid_t pid, int timeout_ms)
 {
-	struct timespec start, now, nap;
-	long slept_ms = 1;
-	int st;
+	int st, r;
 
 	if (timeout_ms < 0) {
 		while (waitpid(pid, &st, 0) < 0)
 			if (errno != EINTR) return -1;
 		return st;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	for (;;) {
-		pid_t r = waitpid(pid, &st, WNOHANG);
-		if (r == pid) return st;
-		if (r < 0 && errno != EINTR) return -1;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if ((now.tv_sec - start.tv_sec) * 1000 +
-		    (now.tv_nsec - start.tv_nsec) / 1000000 > timeout_ms) {
-			kill(pid, SIGKILL);
-			while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-				;
-			errno = ETIMEDOUT;
-			return -1;
-		}
-		nap.tv_sec = 0;
-		nap.tv_nsec = slept_ms * 1000000L;
-		nanosleep(&nap, 0);
-		if (slept_ms < AUTH_POLL_MAX_MS) slept_ms *= 2;
-	}
+	r = deadline_reap(pid, deadline_now() + timeout_ms, 0, &st);
+	if (r > 0) return st;
+	if (r == 0) errno = ETIMEDOUT;
+	return -1;
 }
 
 int auth_checkpassword_run(const char *user, size_t ulen, const char *pass,

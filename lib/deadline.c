@@ -1,9 +1,12 @@
 /* deadline.c: the monotonic clock in ms and a poll that stops at a
  * deadline, for every loop that must end within one timeout however many
- * reads it takes. Trusts nothing; runs as its caller. */
+ * reads it takes, and for the wait on a child that may hang. Trusts
+ * nothing; runs as its caller. */
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <time.h>
 #include "deadline.h"
 
@@ -37,4 +40,28 @@ int deadline_wait(int fd, short events, long long deadline)
 		}
 		if (errno != EINTR) return 0;
 	}
+}
+
+int deadline_reap(pid_t pid, long long deadline, int group, int *status)
+{
+	int nap = 1;
+
+	*status = 0;
+	for (;;) {
+		pid_t r = waitpid(pid, status, WNOHANG);
+		long long left;
+
+		if (r == pid) return 1;
+		if (r < 0 && errno != EINTR) return -1;
+		left = deadline - deadline_now();
+		if (left <= 0) break;
+		(void)poll(0, 0, left < nap ? (int)left : nap);
+		if (nap < DEADLINE_NAP_MAX_MS) nap *= 2;
+	}
+	if (group) kill(-pid, SIGKILL);
+	kill(pid, SIGKILL);
+	while (waitpid(pid, status, 0) < 0) {
+		if (errno != EINTR) { *status = 0; break; }
+	}
+	return 0;
 }

@@ -14,12 +14,12 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "deadline.h"
 #include "fmt.h"
 #include "smtpd-internal.h"
 
 #define QUEUE_ARGS_MAX 32
 #define QUEUE_WRITE_TIMEOUT_MS (20 * 60 * 1000)
-#define QUEUE_POLL_MAX_MS      50     /* longest nap between waitpid polls */
 
 char **queue_argv_from(const char *spec)
 {
@@ -92,27 +92,10 @@ int queue_write(struct session *s, const char *p, size_t n)
  * 4.5.3.2.6). Past the deadline the child's group is killed: QQ_TIMEOUT. */
 static int reap(pid_t pid, int timeout_ms)
 {
-	struct timespec t0, now;
-	int st, nap = 1, timedout = 0;
+	int st, r = deadline_reap(pid, deadline_now() + timeout_ms, 1, &st);
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (;;) {
-		pid_t r = waitpid(pid, &st, WNOHANG);
-		if (r == pid) break;
-		if (r < 0 && errno != EINTR) return QQ_BUG_EXIT;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000 > timeout_ms) {
-			kill(-pid, SIGKILL);
-			kill(pid, SIGKILL);
-			while (waitpid(pid, &st, 0) < 0)
-				if (errno != EINTR) return QQ_TIMEOUT;
-			timedout = 1;
-			break;
-		}
-		poll(0, 0, nap);
-		if (nap < QUEUE_POLL_MAX_MS) nap *= 2;
-	}
-	if (timedout) return QQ_TIMEOUT;
+	if (r < 0) return QQ_BUG_EXIT;
+	if (r == 0) return QQ_TIMEOUT;
 	if (WIFEXITED(st)) return WEXITSTATUS(st);
 	return QQ_CRASH_EXIT;
 }

@@ -6,7 +6,9 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include "addr.h"
 #include "b64.h"
@@ -293,6 +295,37 @@ int main(void)
 		t0 = deadline_now();
 		OK(deadline_wait(p[0], POLLIN, t0 + 5000) && deadline_now() - t0 < 1000, "deadline_wait: readable at once");
 		close(p[0]); close(p[1]);
+	}
+	{
+		int st = -1, gp[2];
+		char c;
+		long long t0;
+		pid_t pid = fork();
+
+		if (pid == 0) _exit(7);
+		OK(pid > 0 && deadline_reap(pid, deadline_now() + 5000, 0, &st) == 1 && WIFEXITED(st) && WEXITSTATUS(st) == 7,
+		   "deadline_reap: a child that ends in time, its status");
+		if (pipe(gp) != 0) return 1;
+		pid = fork();
+		if (pid == 0) {
+			/* its own group, with a grandchild that would outlive it;
+			 * both hold the pipe's write end until they die */
+			close(gp[0]);
+			setpgid(0, 0);
+			if (fork() == 0) pause();
+			pause();
+			_exit(0);
+		}
+		close(gp[1]);
+		if (pid > 0) setpgid(pid, pid);
+		t0 = deadline_now();
+		OK(pid > 0 && deadline_reap(pid, t0 + 200, 1, &st) == 0 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
+		   "deadline_reap: a hung child is killed at the deadline");
+		OK(deadline_now() - t0 >= 190 && deadline_now() - t0 < 3000, "deadline_reap: not long after the deadline");
+		OK(deadline_wait(gp[0], POLLIN, deadline_now() + 3000) && read(gp[0], &c, 1) == 0,
+		   "deadline_reap: its process group is gone too");
+		close(gp[0]);
+		OK(deadline_reap(pid, deadline_now() + 100, 0, &st) == -1 && errno == ECHILD, "deadline_reap: no such child, -1");
 	}
 	str_free(&s);
 	DONE();
