@@ -28,6 +28,7 @@
 #define IMAP_IDLE_PER_USER     20        /* sessions in IDLE at once, per Maildir */
 #define IMAP_BAD_MAX           20        /* BAD replies before BYE */
 #define IMAP_NAME_MAX         250        /* mailbox name bytes: "." + name is one file name (255) */
+#define IMAP_SUBS_MAX        5000        /* subscribed names (LIST is quadratic in them) */
 #define IMAP_KEYWORDS          25        /* a-y in file names: 6 + 25 + Recent = 32 bits */
 #define IMAP_EXIT_FATAL       100        /* mailbox mode: not 1 or 111, see preauth.c */
 
@@ -88,6 +89,10 @@ struct folder {
 	int dirty;          /* index must be written */
 	int uidsnew;        /* ... and fsynced: UIDs were assigned */
 	size_t recent;
+	/* cur/ mtime right after this session's own renames or unlinks there,
+	 * when the view was current before them, and when it was read (ns):
+	 * see folder_own_begin in folder.c */
+	long long owncurmt, owncheck;
 };
 
 struct sess {
@@ -168,6 +173,11 @@ void put_flags(struct sess *s, const struct folder *f, uint32_t flags);
 int parse_flag(struct sess *s, struct folder *f, const char *p, size_t n, uint32_t *fl, int create);
 size_t folder_unseen(const struct folder *f);
 int folder_lock(const struct folder *f);
+/* around the session's own renames or unlinks in cur/: begin says whether
+ * the view was current before them, end records the result, so that the
+ * next sync need not read cur/ again */
+int folder_own_begin(struct folder *f);
+void folder_own_end(struct folder *f, int known);
 void folder_unlock(int fd);
 
 /* mailbox.c: authenticated and any-state commands */

@@ -364,7 +364,13 @@ static void cmd_subscribe(struct sess *s, int on)
 		}
 		i += l + 1;
 	}
-	if (on) { str_append(&out, name.s, name.len); str_appendc(&out, '\n'); }
+	if (on) {
+		size_t k, lines = 0;
+		for (k = 0; k < out.len; k++) lines += out.s[k] == '\n';
+		/* LIST compares every name with every other: keep n small */
+		if (lines >= IMAP_SUBS_MAX) { reply(s, "NO", "[LIMIT] too many subscriptions"); goto done; }
+		str_append(&out, name.s, name.len); str_appendc(&out, '\n');
+	}
 	str_copy(&p, s->maildir.s, s->maildir.len); str_appends(&p, "subscriptions"); str_0(&p);
 	if (!fsx_replacefile(p.s, out.s ? out.s : "", out.len, 0600)) reply(s, "NO", "[SERVERBUG] unable to save subscriptions");
 	else ok_sync(s, on ? "SUBSCRIBE completed" : "UNSUBSCRIBE completed");
@@ -483,8 +489,9 @@ static size_t list_all(struct sess *s, struct lentry **out)
 		closedir(dir);
 	}
 	subs_load(s, &subs);
-	/* subscribed names whose mailbox is gone still show, as \NonExistent */
-	for (i = 0; i < subs.len; ) {
+	/* subscribed names whose mailbox is gone still show, as \NonExistent;
+	 * a file made longer by hand is read up to IMAP_SUBS_MAX names */
+	for (i = 0, j = 0; i < subs.len && j < IMAP_SUBS_MAX; j++) {
 		const char *nl = memchr(subs.s + i, '\n', subs.len - i);
 		size_t len = nl ? (size_t)(nl - subs.s) - i : subs.len - i;
 		if (len && len <= IMAP_NAME_MAX) list_add(&l, &n, &cap, subs.s + i, len, 0);

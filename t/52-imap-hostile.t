@@ -344,3 +344,18 @@ with open(os.path.join(md13, "facteur-uidlist"), "wb") as fh:
 chown_tree(md13)
 rc, out, err = mbox(md13, b"a SELECT INBOX\r\nb FETCH 1 (INTERNALDATE)\r\nz LOGOUT\r\n")
 t.ok(rc == 0 and b'INTERNALDATE " 1-Jan-1970 00:00:00 +0000"' in out, "INTERNALDATE out of range: 1970, no crash")
+
+# subscriptions: LIST compares every name with every other, so their number
+# is bounded (SUBSCRIBE refused past it; a longer file is read in part)
+md14 = fresh_maildir()
+with open(os.path.join(md14, "subscriptions"), "wb") as fh:
+    fh.write(b"".join(b"s%d\n" % i for i in range(100000)))
+chown_tree(md14)
+t0 = time.time()
+try:
+    rc, out, err = mbox(md14, b'a SUBSCRIBE INBOX\r\nb LSUB "" "s1234"\r\nc LIST "" "nothing"\r\nz LOGOUT\r\n')
+except Exception:
+    rc, out = None, b""
+took = time.time() - t0
+t.like(tagged(out, b"a"), b"NO [LIMIT]", "SUBSCRIBE past the limit: NO [LIMIT]")
+t.ok(rc == 0 and took < 10 and b"s1234" in out, "LIST with 100,000 names in subscriptions: %.1f s" % took)
