@@ -496,6 +496,8 @@ int session_run(struct remote **rs, size_t n, const struct target *t, int allow_
 		int verify = s.r->ctx_verify;
 		if (!remote_undecided(rs[k])) continue;
 		if (rs[k] != s.r) {
+			/* one owner per context; SSL objects hold their own reference */
+			if (rs[k]->ctx && rs[k]->ctx != ctx) SSL_CTX_free(rs[k]->ctx);
 			s.r->ctx = 0;
 			rs[k]->ctx = ctx;
 			rs[k]->ctx_verify = verify;
