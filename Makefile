@@ -63,9 +63,9 @@ install: all
 	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
 	@# facteur-queue setuid facteur, so that local users can queue mail
 	@# (facteur-queue(8) SECURITY); left 0755 until the user exists
-	if id facteur >/dev/null 2>&1; then \
-	  chown facteur $(DESTDIR)$(PREFIX)/bin/facteur-queue && chmod 4711 $(DESTDIR)$(PREFIX)/bin/facteur-queue; \
-	else echo 'note: no user facteur yet: run facteur-setup, then make install again (facteur-queue setuid)'; fi
+	if id facteur >/dev/null 2>&1 && chown facteur $(DESTDIR)$(PREFIX)/bin/facteur-queue 2>/dev/null; then \
+	  chmod 4711 $(DESTDIR)$(PREFIX)/bin/facteur-queue; \
+	else echo 'note: facteur-queue not made setuid facteur (no such user yet, or not root): only root and facteur can queue until it is'; fi
 	for m in man/*.8; do install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man8/; done
 	for m in man/*.5; do [ -f "$$m" ] && install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man5/; done; true
 	install -m 644 etc/systemd/* $(DESTDIR)$(PREFIX)/lib/systemd/system/
