@@ -4,6 +4,7 @@
 # Received line, and the caller cannot steer it: $FACTEUR_HOME ignored, an
 # unsafe facteur-queue.home refused, a closed fd 2 or a directory on fd 1
 # handled, control/databytes enforced.
+import atexit
 import importlib.util
 import os
 import pwd
@@ -56,8 +57,10 @@ rc = subprocess.run(["useradd", "--no-create-home", "--home-dir", "/nonexistent"
                     stderr=subprocess.DEVNULL).returncode
 if rc != 0:
     t.skip_all("useradd failed")
-ft._cleanups.append(lambda: subprocess.run(["userdel", user], stdout=subprocess.DEVNULL,
-                                           stderr=subprocess.DEVNULL))
+# registered after ft.TAP's exit hook, so it runs first, even when a
+# failed test makes that hook leave with os._exit
+atexit.register(lambda: subprocess.run(["userdel", user], stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL))
 pw = pwd.getpwnam(user)
 AS_USER = ["setpriv", "--reuid=%d" % pw.pw_uid, "--regid=%d" % pw.pw_gid, "--clear-groups"]
 
