@@ -11,6 +11,7 @@ import pwd
 import shutil
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 import ft  # noqa: E402
@@ -182,3 +183,18 @@ os.close(r)
 new = [n for n in queued() if n not in before]
 t.is_((p.returncode, len(new)), (0, 1), "root's message queued")
 t.ok(new and mess(new[0]).startswith(b"Subject: root"), "root's message is copied as is")
+
+# 8. once running, the caller can no longer signal it (all its uids are facteur's)
+r, w = os.pipe()
+p = subprocess.Popen(AS_USER + [qprog], stdin=subprocess.PIPE, stdout=r, stderr=subprocess.PIPE, env=user_env())
+os.close(r)
+p.stdin.write(b"Subject: held\n\nx\n")
+p.stdin.flush()
+time.sleep(0.3)
+k = subprocess.run(AS_USER + ["kill", "-TERM", str(p.pid)], stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, env={"PATH": "/usr/bin:/bin"})
+t.ok(k.returncode != 0 and p.poll() is None, "the caller's kill is refused")
+os.write(w, ENV)
+os.close(w)
+p.stdin.close()
+t.is_(p.wait(timeout=20), 0, "and the message is queued")
