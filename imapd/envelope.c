@@ -183,7 +183,11 @@ void put_bodystructure(struct sess *s, const struct mime_tree *t, int idx, int e
 	int c;
 
 	if (mime_header(h, p->hdrlen, "content-type", &v) && v.len) mime_ctype(v.s, v.len, &type, &sub, &params);
-	if (!type.len || !sub.len) {
+	if ((!type.len || !sub.len) && p->ismsg) {
+		/* no Content-Type in a multipart/digest (lib/mime took it so) */
+		str_copys(&type, "message"); str_copys(&sub, "rfc822");
+		str_clear(&params);
+	} else if (!type.len || !sub.len) {
 		str_copys(&type, "text"); str_copys(&sub, "plain");
 		str_clear(&params);
 	}

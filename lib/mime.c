@@ -196,7 +196,7 @@ static int is_boundary(const char *p, size_t n, const str *b, int *final)
 
 static int parse_entity(struct mime_tree *t, size_t off, size_t len, int parent, int depth, int defmsg);
 
-static int parse_body(struct mime_tree *t, int idx, int depth)
+static int parse_body(struct mime_tree *t, int idx, int depth, int dflmsg)
 {
 	struct mime_part *p = &t->p[idx];
 	str v = STR_ZERO, type = STR_ZERO, sub = STR_ZERO, params = STR_ZERO, bnd = STR_ZERO;
@@ -205,6 +205,10 @@ static int parse_body(struct mime_tree *t, int idx, int depth)
 	int r = 1, defmsg = 0;
 
 	if (mime_header(m + hdr, hdrlen, "content-type", &v)) mime_ctype(v.s, v.len, &type, &sub, &params);
+	else if (dflmsg) {
+		/* RFC 2046 5.1.5: in a multipart/digest the default is message/rfc822 */
+		str_copys(&type, "message"); str_copys(&sub, "rfc822"); str_0(&type); str_0(&sub);
+	}
 	if (depth >= MIME_DEPTH_MAX) goto out;
 	if (str_equals(&type, "multipart") && mime_param(&params, "boundary", &bnd) && bnd.len &&
 	    bnd.len <= MIME_BOUNDARY_MAX) {
@@ -260,8 +264,7 @@ static int parse_entity(struct mime_tree *t, size_t off, size_t len, int parent,
 	p->body = off + he;
 	p->bodylen = len - he;
 	p->lines = count_lines(t->msg + p->body, p->bodylen);
-	(void)defmsg;
-	return parse_body(t, idx, depth) ? idx : -1;
+	return parse_body(t, idx, depth, defmsg) ? idx : -1;
 }
 
 int mime_parse(const char *msg, size_t len, struct mime_tree *t)

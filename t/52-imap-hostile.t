@@ -359,3 +359,17 @@ except Exception:
 took = time.time() - t0
 t.like(tagged(out, b"a"), b"NO [LIMIT]", "SUBSCRIBE past the limit: NO [LIMIT]")
 t.ok(rc == 0 and took < 10 and b"s1234" in out, "LIST with 100,000 names in subscriptions: %.1f s" % took)
+
+# multipart/digest: a part without Content-Type is message/rfc822 (RFC 2046
+# 5.1.5), with its envelope; it was text/plain
+md15 = fresh_maildir()
+with open(os.path.join(md15, "cur", "1.M1.h:2,S"), "wb") as fh:
+    fh.write(b"Subject: digest\r\nContent-Type: multipart/digest; boundary=d\r\n\r\n"
+             b"--d\r\n\r\nSubject: inner one\r\nFrom: a@example.org\r\n\r\nbody one\r\n"
+             b"--d\r\nContent-Type: text/plain\r\n\r\nplain part\r\n--d--\r\n")
+chown_tree(md15)
+rc, out, err = mbox(md15, b"a SELECT INBOX\r\nb FETCH 1 (BODYSTRUCTURE BODY.PEEK[1.HEADER])\r\nz LOGOUT\r\n")
+t.ok(re.search(rb'BODYSTRUCTURE \(\("message" "rfc822" NIL NIL NIL "7bit" \d+ \(NIL "inner one"', out) is not None,
+     "digest part without Content-Type: message/rfc822 with the inner envelope")
+t.ok(b'("text" "plain" ("charset" "us-ascii")' in out and b"BODY[1.HEADER] {" in out and b"Subject: inner one" in out,
+     "the typed part stays text/plain; 1.HEADER is the inner header")
