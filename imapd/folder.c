@@ -186,6 +186,50 @@ static long long now_ns(void)
 	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+static long long dir_mtime(const struct folder *f, const char *rel)
+{
+	str p = STR_ZERO;
+	struct stat st;
+	long long r = -2;
+
+	if (subpath(f, rel, &p) && stat(p.s, &st) == 0) r = mtime_ns(&st);
+	str_free(&p);
+	return r;
+}
+
+/* The session's own changes in cur/ (STORE renames, EXPUNGE unlinks) move
+ * its mtime, and a young mtime is not trusted (SCAN_TRUST_NS): every
+ * command for two seconds re-read all of cur/ (100 ms at 100,000
+ * messages). When cur/ was as the view knows it just before our change,
+ * its mtime just after is ours: the next syncs need not read cur/ while
+ * it stays so. Another writer whose change fell in the same clock tick as
+ * ours would hide behind it; so that mtime is trusted only for
+ * SCAN_TRUST_NS after it was read, then cur/ is read once more (as
+ * Dovecot does with its dirty-sync window): such a change shows at most
+ * that late; the window runs from the first of a chain of our changes,
+ * so a session storing every second still reads cur/ every two. The index
+ * keeps the older trusted mtime, so other sessions read cur/ and see our
+ * change. 2: as the index says; 1: as our last change left it; 0: not
+ * known. */
+static int own_known(const struct folder *f, long long cm, long long now)
+{
+	if (cm <= 0 || f->curmt < 0) return 0;
+	if (cm == f->curmt) return 2;
+	return f->owncurmt > 0 && cm == f->owncurmt && now - f->owncheck < SCAN_TRUST_NS;
+}
+
+int folder_own_begin(struct folder *f)
+{
+	return own_known(f, dir_mtime(f, "cur"), now_ns());
+}
+
+void folder_own_end(struct folder *f, int known)
+{
+	if (!known) { f->owncurmt = 0; return; }
+	if (known == 2) f->owncheck = now_ns();
+	f->owncurmt = dir_mtime(f, "cur");
+}
+
 struct mlist {
 	struct msg *m;
 	size_t n, cap;
@@ -712,10 +756,12 @@ int folder_sync(struct sess *s, struct folder *f, int takenew, int report)
 	subpath(f, "new", &p);
 	if (stat(p.s, &nst) < 0) memset(&nst, 0, sizeof nst);
 	str_free(&p);
-	dirchanged = mtime_ns(&cst) != f->curmt || mtime_ns(&nst) != f->newmt;
+	dirchanged = (mtime_ns(&cst) != f->curmt && (idxchanged || !own_known(f, mtime_ns(&cst), now))) ||
+	             mtime_ns(&nst) != f->newmt;
 	/* claimed ones still in new/ wait for a sync that has other work */
 	for (i = 0; i < f->n && takenew && !anynew; i++) anynew = f->m[i].innew && !f->m[i].claimed;
 	if (!idxchanged && !dirchanged && !anynew && f->m) { folder_unlock(lk); return 1; }
+	if (idxchanged || dirchanged) f->owncurmt = 0;   /* read cur/ again, or the index changed */
 	if (idxchanged) {
 		haveidx = idx_load(f, &l, &ist);
 		kw_load(f);
@@ -801,6 +847,7 @@ int folder_open(struct sess *s, struct folder *f, const str *imapname, const cha
 	str_0(&f->name);
 	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode)) return 0;
 	f->curmt = f->newmt = 0;
+	f->owncurmt = f->owncheck = 0;
 	f->idxmt = 0;
 	f->idxino = f->idxsize = 0;
 	return 1;
@@ -889,9 +936,10 @@ int msg_setflags(struct sess *s, struct folder *f, struct msg *m, uint32_t flags
 {
 	str from = STR_ZERO, to = STR_ZERO;
 	uint32_t old = m->flags;
-	int ok;
+	int ok, own;
 
 	if ((old & ~F_RECENT) == (flags & ~F_RECENT)) { m->flags = flags; return 1; }
+	own = m->innew ? 0 : folder_own_begin(f);   /* new/ to cur/ changes both: rescan */
 	ok = msg_path(f, m, &from);
 	m->flags = flags;
 	if (m->innew) { m->innew = 0; m->claimed = 0; }
@@ -899,6 +947,7 @@ int msg_setflags(struct sess *s, struct folder *f, struct msg *m, uint32_t flags
 	ok = ok && msg_path(f, m, &to) && rename(from.s, to.s) == 0;
 	str_free(&from);
 	str_free(&to);
+	folder_own_end(f, ok ? own : 0);
 	if (!ok) { m->flags = old; return 0; }
 	m->modseq = ++f->highestmodseq;
 	f->dirty = 1;

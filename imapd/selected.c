@@ -20,7 +20,7 @@ static void expunge(struct sess *s, const struct seqset *set, int silent)
 	struct folder *f = &s->f;
 	size_t i, o = 0, gone = 0;
 	str p = STR_ZERO;
-	int lk = folder_lock(f);
+	int lk = folder_lock(f), own = folder_own_begin(f);
 
 	for (i = 0; i < f->n; i++) {
 		struct msg *m = &f->m[i];
@@ -30,10 +30,12 @@ static void expunge(struct sess *s, const struct seqset *set, int silent)
 			gone++;
 			continue;
 		}
+		if (del) own = 0;   /* a failed unlink: let the next sync look */
 		f->m[o++] = *m;
 	}
 	f->n = o;
 	if (gone) {
+		folder_own_end(f, own);
 		f->highestmodseq++;
 		f->dirty = 1;
 		folder_save_locked(f);

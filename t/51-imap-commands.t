@@ -374,3 +374,69 @@ t.ok("* SEARCH\r\ni OK" in out, "base64 letters themselves are not matched (%s)"
 t.ok("* SEARCH 1\r\nj OK" in out, "UTF-8 word inside base64, byte-wise")
 t.ok("* SEARCH 1\r\nk OK" in out, "unencoded part still found")
 t.ok("* SEARCH\r\nl OK" in out, "the raw =3D of quoted-printable is not matched")
+
+# The session's own STORE and EXPUNGE do not make the next commands read
+# cur/ again (folder.c, folder_own_begin); a change by someone else after
+# ours is seen at the next command; one hidden behind our own mtime (the
+# same clock tick, made here with utime) is seen once the trust window
+# (2 s) has passed.
+import subprocess as _sp
+md8 = mkmaildir()
+for i in range(1, 6):
+    put(md8, "cur", "%d.M%d.host:2," % (100 + i, i), b"Subject: m%d\r\n\r\nbody\r\n" % i)
+own(md8)
+_env = ft.env_for(md8, FACTEUR_MAILDIR=md8)
+_p = _sp.Popen([ft.bin_path("facteur-imapd"), "-m"], stdin=_sp.PIPE, stdout=_sp.PIPE, env=_env)
+_p.stdout.readline()
+
+def icmd(tag, text):
+    _p.stdin.write(("%s %s\r\n" % (tag, text)).encode())
+    _p.stdin.flush()
+    lines = []
+    for _ in range(1000):
+        ln = _p.stdout.readline().decode("utf-8", "replace")
+        lines.append(ln)
+        if not ln or ln.startswith(tag + " "):
+            break
+    return "".join(lines)
+
+def cur_names():
+    return sorted(os.listdir(os.path.join(md8, "cur")))
+
+curdir = os.path.join(md8, "cur")
+out = icmd("a", "SELECT INBOX")
+t.ok("* 5 EXISTS" in out, "own changes: 5 messages")
+time.sleep(2.2)          # let cur/'s mtime age: trusted from now on
+icmd("b", "NOOP")
+out = icmd("c", "STORE 1 +FLAGS (\\Flagged)")
+t.ok("FLAGS (\\Flagged)" in out and "c OK" in out, "own STORE")
+mt = os.stat(curdir).st_mtime_ns
+# a file that appears with cur/'s mtime unchanged: not read again at once
+put(md8, "cur", "200.M9.host:2,", b"Subject: hidden\r\n\r\nx\r\n")
+own(md8)
+os.utime(curdir, ns=(mt, mt))
+out = icmd("d", "NOOP")
+t.ok("EXISTS" not in out, "NOOP right after our own STORE does not read cur/ again")
+time.sleep(2.2)
+out = icmd("e", "NOOP")
+t.ok("* 6 EXISTS" in out, "after the trust window cur/ is read once more: the hidden file is seen")
+# someone else's change after our own: seen at the next command
+out = icmd("f", "STORE 2 +FLAGS (\\Seen)")
+time.sleep(0.05)
+n3 = [n for n in cur_names() if n.startswith("103.")][0]
+os.rename(os.path.join(curdir, n3), os.path.join(curdir, "103.M3.host:2,F"))
+out = icmd("g", "NOOP")
+t.ok(re.search(r"\* 3 FETCH \(FLAGS \(\\Flagged\)\)", out), "another writer's rename after our STORE: seen at once")
+out = icmd("h", "STORE 4 +FLAGS (\\Deleted)")
+out = icmd("i", "EXPUNGE")
+t.ok("* 4 EXPUNGE" in out, "own EXPUNGE")
+time.sleep(0.05)
+put(md8, "cur", "300.M10.host:2,", b"Subject: after\r\n\r\nx\r\n")
+own(md8)
+out = icmd("j", "NOOP")
+t.ok("* 6 EXISTS" in out, "a delivery into cur/ after our EXPUNGE: seen at once")
+out = icmd("k", "UID FETCH 1:* (FLAGS)")
+t.is_(len(re.findall(r"^\* \d+ FETCH", out, re.M)), 6, "view: 6 messages")
+icmd("z", "LOGOUT")
+_p.stdin.close()
+_p.wait(timeout=10)
