@@ -90,7 +90,9 @@ static void put_addrlist(struct sess *s, const char *h, size_t hn, const char *f
 	put(s, "(");
 	for (i = 0; i <= v.len; i++) {
 		char ch = i < v.len ? v.s[i] : ',';
-		if (i < v.len && ch == '\\') { i++; continue; }
+		/* a backslash escapes the next byte; one at the very end is a byte
+		 * (skipping it also skipped the closing ',' and lost the address) */
+		if (i + 1 < v.len && ch == '\\') { i++; continue; }
 		if (!c && ch == '"') q = !q;
 		else if (!q && ch == '(') c++;
 		else if (!q && ch == ')' && c) c--;

@@ -373,3 +373,11 @@ t.ok(re.search(rb'BODYSTRUCTURE \(\("message" "rfc822" NIL NIL NIL "7bit" \d+ \(
      "digest part without Content-Type: message/rfc822 with the inner envelope")
 t.ok(b'("text" "plain" ("charset" "us-ascii")' in out and b"BODY[1.HEADER] {" in out and b"Subject: inner one" in out,
      "the typed part stays text/plain; 1.HEADER is the inner header")
+
+# an address header ending in a backslash: the address is still there
+md16 = fresh_maildir()
+with open(os.path.join(md16, "cur", "1.M1.h:2,S"), "wb") as fh:
+    fh.write(b"From: someone@example.org\\\r\nSubject: s\r\n\r\nx\r\n")
+chown_tree(md16)
+rc, out, err = mbox(md16, b"a SELECT INBOX\r\nb FETCH 1 (ENVELOPE)\r\nz LOGOUT\r\n")
+t.ok(b'"someone" "example.org\\\\")' in out, "From ending in a backslash: the address is kept")
