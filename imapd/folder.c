@@ -799,6 +799,10 @@ int folder_sync(struct sess *s, struct folder *f, int takenew, int report)
 		if (ncm != f->curmt || nnm != f->newmt) changed = 1;
 		f->curmt = ncm;
 		f->newmt = nnm;
+		/* cur/ was just read (and take_new may have added to it): like
+		 * our own changes, its mtime now is trusted for SCAN_TRUST_NS,
+		 * then cur/ is read once more, instead of at every command */
+		if (!ncm) { f->owncheck = now; f->owncurmt = dir_mtime(f, "cur"); }
 	}
 	/* the view changes now: tell the client what changed */
 	size_t surv = oldn;
