@@ -64,53 +64,16 @@ int tlsconf_harden(SSL_CTX *ctx)
 	return 1;
 }
 
-static int tls_path(str *out, const char *sub, const char *file)
-{
-	if (!control_path(out, TLSCONF_DIR)) return 0;
-	if (sub && (!str_appendc(out, '/') || !str_appends(out, sub))) return 0;
-	if (!str_appendc(out, '/') || !str_appends(out, file)) return 0;
-	return str_0(out);
-}
-
 int tlsconf_server_available(void)
 {
-	str p = STR_ZERO;
-	struct stat st;
-	int r;
-
-	if (!tls_path(&p, 0, "cert.pem")) return -1;
-	r = stat(p.s, &st);
-	str_free(&p);
-	if (r == 0) return 1;
-	return errno == ENOENT || errno == ENOTDIR ? 0 : -1;
+	return tlsfiles_available();
 }
 
 /* whole file into out, bounded; 1 ok, 0 error (reason in err) */
 static int read_pem(const char *path, str *out, str *err)
 {
-	char b[4096];
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-
 	str_clear(out);
-	if (fd < 0) goto fail;
-	for (;;) {
-		ssize_t n = read(fd, b, sizeof b);
-		if (n < 0) { if (errno == EINTR) continue; goto fail_close; }
-		if (n == 0) break;
-		if (out->len + (size_t)n > TLSCONF_FILE_MAX) { errno = EFBIG; goto fail_close; }
-		if (!str_append(out, b, (size_t)n)) goto fail_close;
-	}
-	close(fd);
-	explicit_bzero(b, sizeof b);
-	return 1;
-fail_close:
-	{ int e = errno; close(fd); errno = e; }
-fail:
-	explicit_bzero(b, sizeof b);
-	str_appends(err, "unable to read ");
-	str_appends(err, path);
-	str_appends(err, ": ");
-	str_appends(err, strerror(errno));
+	if (tlsfiles_read(path, out, err)) return 1;
 	str_wipe(out);
 	return 0;
 }
@@ -204,31 +167,11 @@ static int read_pair(struct tlsconf_server *s, const char *sub, str *err)
 	memset(p, 0, sizeof *p);
 	s->npem++;
 	if (sub && !(p->name = strdup(sub))) { str_appends(err, "out of memory"); return 0; }
-	if (!tls_path(&p->cert_path, sub, "cert.pem") || !tls_path(&p->key_path, sub, "key.pem")) {
+	if (!tlsfiles_path(&p->cert_path, sub, "cert.pem") || !tlsfiles_path(&p->key_path, sub, "key.pem")) {
 		str_appends(err, "out of memory");
 		return 0;
 	}
 	return read_pem(p->cert_path.s, &p->cert, err) && read_pem(p->key_path.s, &p->key, err);
-}
-
-/* the names we accept as per-domain directories: lower-case LDH labels */
-static int domain_name_ok(const char *s)
-{
-	size_t n = strlen(s), i, label = 0;
-
-	if (n == 0 || n > TLSCONF_NAME_MAX || s[0] == '.' || s[n - 1] == '.') return 0;
-	for (i = 0; i < n; i++) {
-		char c = s[i];
-		if (c == '.') {
-			if (label == 0) return 0;
-			label = 0;
-			continue;
-		}
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
-			return 0;
-		if (++label > 63) return 0;
-	}
-	return 1;
 }
 
 static void wipe_text(struct pem_pair *p)
@@ -281,37 +224,14 @@ static int sni_callback(SSL *ssl, int *alert, void *arg)
 	return SSL_TLSEXT_ERR_OK;
 }
 
+static int read_domain(void *ctx, const char *domain, str *err)
+{
+	return read_pair(ctx, domain, err);
+}
+
 static int read_domains(struct tlsconf_server *s, str *err)
 {
-	str dir = STR_ZERO, probe = STR_ZERO;
-	DIR *d;
-	struct dirent *e;
-	int ok = 1;
-	size_t n = 0;
-
-	if (!control_path(&dir, TLSCONF_DIR) || !str_0(&dir)) {
-		str_appends(err, "out of memory");
-		return 0;
-	}
-	d = opendir(dir.s);
-	if (!d) { str_free(&dir); return 1; }
-	while (ok && (e = readdir(d))) {
-		struct stat st;
-
-		if (e->d_name[0] == '.' || !domain_name_ok(e->d_name)) continue;
-		if (!tls_path(&probe, e->d_name, "cert.pem")) { ok = 0; str_appends(err, "out of memory"); break; }
-		if (stat(probe.s, &st) != 0 || !S_ISREG(st.st_mode)) continue;
-		if (++n > TLSCONF_SNI_MAX) {
-			str_appends(err, "too many per-domain certificates");
-			ok = 0;
-			break;
-		}
-		if (!read_pair(s, e->d_name, err)) ok = 0;
-	}
-	closedir(d);
-	str_free(&dir);
-	str_free(&probe);
-	return ok;
+	return tlsfiles_each_domain(read_domain, s, err);
 }
 
 struct tlsconf_server *tlsconf_server_read(str *err)

@@ -20,12 +20,13 @@
 #define FACTEUR_TLSCONF_H
 #include <openssl/ssl.h>
 #include "str.h"
+#include "tlsfiles.h"
 
-#define TLSCONF_DIR        "control/tls"
-#define TLSCONF_SNI_MAX    256     /* per-domain certificates loaded at most */
-#define TLSCONF_NAME_MAX   253     /* longest DNS name accepted for SNI */
-#define TLSCONF_INFO_MAX   128     /* "PROTOCOL CIPHER" */
-#define TLSCONF_FILE_MAX   (1024 * 1024)  /* larger cert.pem/key.pem refused */
+#define TLSCONF_DIR        TLSFILES_DIR
+#define TLSCONF_SNI_MAX    TLSFILES_SNI_MAX   /* per-domain certificates loaded at most */
+#define TLSCONF_NAME_MAX   TLSFILES_NAME_MAX  /* longest DNS name accepted for SNI */
+#define TLSCONF_INFO_MAX   128                /* "PROTOCOL CIPHER" */
+#define TLSCONF_FILE_MAX   TLSFILES_FILE_MAX  /* larger cert.pem/key.pem refused */
 
 /* The TLS 1.2 suites offered: forward secrecy and AEAD only. */
 #define TLSCONF_CIPHERS \
