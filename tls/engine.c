@@ -20,11 +20,13 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 #include "buf.h"
+#include "common.h"
 #include "engine.h"
 #include "log.h"
 #ifdef TLSD_RELAY
@@ -82,6 +84,21 @@ void tlsd_free(struct tlsd *t)
 	t->ssl = 0;
 	t->rbio = t->wbio = 0;
 	str_free(&t->info);
+}
+
+int tlsd_finish(struct tlsd *t, int orig_fl0, int orig_fl1, pid_t pid)
+{
+	if (orig_fl0 >= 0) (void)fcntl(0, F_SETFL, orig_fl0);
+	if (orig_fl1 >= 0) (void)fcntl(1, F_SETFL, orig_fl1);
+	(void)shutdown(1, SHUT_WR);
+	close(0);
+	close(1);
+	if (t->to_prog >= 0) close(t->to_prog);
+	close(t->from_prog);
+	if (t->ctl >= 0) close(t->ctl);
+	tlsd_free(t);
+	free(t);
+	return tlsd_exit_status(pid);
 }
 
 static void say(struct tlsd *t, const char *what, const char *detail)

@@ -88,6 +88,11 @@ void tlsd_init(struct tlsd *t, int net_in, int net_out, int to_prog,
  * the caller closes them and waits for the program. */
 int tlsd_run(struct tlsd *t);
 void tlsd_free(struct tlsd *t);
+/* after tlsd_run: give fd 0 and 1 their blocking modes back (whoever else
+ * holds them, a terminal or a test's pipe, expects them), close every
+ * descriptor, free t (allocated with malloc) and wait for the program;
+ * returns its exit status for our own */
+int tlsd_finish(struct tlsd *t, int orig_fl0, int orig_fl1, pid_t pid);
 
 /* 1 when b[0..n) starts like a TLS handshake record (a ClientHello) */
 int tlsd_looks_like_tls(const char *b, size_t n);

@@ -125,16 +125,6 @@ int main(int argc, char **argv)
 	end = tlsd_run(t);
 	(void)end;
 
-	if (orig_fl0 >= 0) (void)fcntl(0, F_SETFL, orig_fl0);
-	if (orig_fl1 >= 0) (void)fcntl(1, F_SETFL, orig_fl1);
-	(void)shutdown(1, SHUT_WR);
-	close(0);
-	close(1);
-	if (t->to_prog >= 0) close(t->to_prog);
-	close(t->from_prog);
-	if (t->ctl >= 0) close(t->ctl);
-	tlsd_free(t);
-	free(t);
 	tlsconf_server_free(conf);
-	return tlsd_exit_status(pid);
+	return tlsd_finish(t, orig_fl0, orig_fl1, pid);
 }
