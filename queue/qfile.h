@@ -86,6 +86,17 @@ int qtodo_read(const char *id, struct qinfo *q, unsigned long long queued);
 /* write info/ID atomically: tmp/ID.info, fsync, rename, and fsync info/
  * when syncdir is 1 (0: the caller syncs once for a batch) */
 int qinfo_write(const char *id, const struct qinfo *q, int syncdir);
+/* the two halves of a batch of new info/ files (facteur-send's take of
+ * todo/): qinfo_stage writes tmp/ID.info WITHOUT fsync (the caller makes
+ * the whole batch durable at once with qsync_fs), qinfo_commit renames it
+ * to info/ID (the caller then fsyncs info/). 1 ok, 0 error (errno; the
+ * tmp file is removed) */
+int qinfo_stage(const char *id, const struct qinfo *q);
+int qinfo_commit(const char *id);
+/* make every write to the queue's file system durable (syncfs(2) on the
+ * current directory; fsync of each tmp/ID.info of ids as a fallback);
+ * ids: n NUL-terminated strings. 1 ok, 0 error (errno) */
+int qsync_fs(const char *const *ids, size_t n);
 
 /* keep a reason printable and bounded before it is stored or quoted */
 void qreason_clean(str *r);

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "control.h"
+#include "deadline.h"
 #include "errclass.h"
 #include "exitcodes.h"
 #include "fmt.h"
@@ -180,9 +181,10 @@ static void msg_link(struct sched *s, struct msg *m)
 	s->nmsgs++;
 }
 
-/* todo/ID -> info/ID, first half: read the envelope and write info/ID
- * (not yet synced). No delivery starts before todo/ID is gone (second
- * half, in sched_scan), so a crash in between only means doing it again. */
+/* todo/ID -> info/ID, first part: read the envelope and write
+ * tmp/ID.info (not yet synced). No delivery starts before the batch is
+ * durable in info/ and todo/ID is gone (take_todo), so a crash in between
+ * only means doing it again. */
 static struct msg *prepare(struct sched *s, const char *id)
 {
 	str p = STR_ZERO;
@@ -203,7 +205,7 @@ static struct msg *prepare(struct sched *s, const char *id)
 		msg_free(m);
 		return 0;
 	}
-	if (!qinfo_write(id, &m->q, 0)) {
+	if (!qinfo_stage(id, &m->q)) {
 		log_line("warning: unable to write info/", id, ": ", strerror(errno), ", will try again", (char *)0);
 		s->scan_failed = 1;
 		msg_free(m);
@@ -219,11 +221,29 @@ static int loaded_in(struct msg *list, struct msg *stop, const char *id)
 	return 0;
 }
 
-/* todo/ -> info/ for up to SEND_SCAN_BATCH messages, with one fsync of
- * each directory for the whole batch */
+static void batch_drop(struct msg *batch)
+{
+	struct msg *m, *next;
+	str p = STR_ZERO;
+
+	for (m = batch; m; m = next) {
+		next = m->next;
+		if (qpath(&p, QDIR_TMP, m->id.s, ".info")) unlink(p.s);
+		msg_free(m);
+	}
+	str_free(&p);
+}
+
+/* todo/ -> info/ for up to SEND_SCAN_BATCH messages, durable at once
+ * (issue 2: one fsync per message was most of facteur-send's time):
+ * every tmp/ID.info written, one syncfs, the renames into info/, one
+ * fsync of info/, then the unlinks of todo/ and one fsync of todo/.
+ * info/ID never exists with contents not on disk, and todo/ID goes
+ * only once info/ID is durable (queue/README.md, crash safety 2). */
 static void take_todo(struct sched *s)
 {
-	struct msg *batch = 0, *m, *next;
+	struct msg *batch = 0, *m, *next, **pp;
+	const char *ids[SEND_SCAN_BATCH];
 	DIR *d = opendir(QDIR_TODO);
 	struct dirent *e;
 	str p = STR_ZERO;
@@ -233,11 +253,27 @@ static void take_todo(struct sched *s)
 	while ((e = readdir(d)) != 0) {
 		if (!qid_ok(e->d_name)) continue;
 		if (n >= SEND_SCAN_BATCH) { s->want_scan = 1; break; }
-		if ((m = prepare(s, e->d_name)) != 0) { m->next = batch; batch = m; n++; }
+		if ((m = prepare(s, e->d_name)) != 0) { m->next = batch; batch = m; ids[n++] = m->id.s; }
 	}
 	closedir(d);
 	if (!batch) return;
+	if (!qsync_fs(ids, n)) {
+		log_line("warning: unable to sync the queue: ", strerror(errno), ", will try again", (char *)0);
+		s->scan_failed = 1;
+		batch_drop(batch);
+		return;
+	}
+	for (pp = &batch; (m = *pp) != 0;) {
+		if (qinfo_commit(m->id.s)) { pp = &m->next; continue; }
+		log_line("warning: unable to write info/", m->id.s, ": ", strerror(errno), ", will try again", (char *)0);
+		s->scan_failed = 1;
+		*pp = m->next;
+		msg_free(m);
+	}
+	if (!batch) return;
 	if (!fsx_syncdir(QDIR_INFO)) {
+		/* the info/ files stay; the todo/ entries too, so the next scan
+		 * writes them again over these */
 		log_line("warning: unable to sync info/: ", strerror(errno), ", will try again", (char *)0);
 		s->scan_failed = 1;
 		for (m = batch; m; m = next) { next = m->next; msg_free(m); }
@@ -851,12 +887,12 @@ static _Noreturn void runner(int *lockfd, const size_t *nlines, size_t np, int m
 		if (waitpid(g, &st, WNOHANG) == g) { got = 1; break; }
 		if (time(0) > deadline) { kill(g, SIGKILL); break; }
 	}
-	while (!got) {
-		pid_t w = waitpid(g, &st, WNOHANG);
-		if (w == g) break;
-		if (w < 0 && errno != EINTR) { st = EX_TEMPFAIL << 8; break; }
-		if (time(0) > deadline) kill(g, SIGKILL);
-		poll(0, 0, 100);
+	/* the pipe is closed: the program is (nearly always) exiting; a
+	 * fixed nap here added up to 100 ms to every delivery */
+	if (!got) {
+		long long left = ((long long)deadline - (long long)time(0)) * 1000;
+		int r = deadline_reap(g, deadline_now() + (left > 0 ? left : 0), 0, &st);
+		if (r < 0) st = EX_TEMPFAIL << 8;
 	}
 	/* the messages still open: what came of them (maybe nothing) */
 	for (; k < np; k++) {
@@ -1061,20 +1097,36 @@ failed:
 	}
 }
 
-/* remote recipients of m in domain dom that are due now */
+/* addr's domain equals dom (lowercase), ASCII case-insensitively; no
+ * allocation: batch() asks this of every queued recipient */
+static int in_domain(const str *addr, const str *dom)
+{
+	size_t at = addr->len, i;
+
+	while (at > 0 && addr->s[at - 1] != '@') at--;
+	if (at == 0 || addr->len - at != dom->len) return 0;
+	for (i = 0; i < dom->len; i++) {
+		unsigned char c = (unsigned char)addr->s[at + i];
+		if (c >= 'A' && c <= 'Z') c = (unsigned char)(c - 'A' + 'a');
+		if (c != (unsigned char)dom->s[i]) return 0;
+	}
+	return 1;
+}
+
+/* remote recipients of m in domain dom that are due now, into ri (or
+ * only counted when ri is 0) */
 static size_t gather(struct msg *m, size_t first, const str *dom, size_t *ri,
                      unsigned long long now)
 {
-	str d = STR_ZERO;
 	size_t i, n = 0;
 
 	for (i = first; i < m->q.nr; i++) {
 		struct qrcpt *r = &m->q.r[i];
 		if (r->state != RS_PENDING || r->busy || !r->remote || r->next > now) continue;
-		if (!rcpt_domain(&r->addr, &d)) break;
-		if (d.len == dom->len && memcmp(d.s, dom->s, d.len) == 0) ri[n++] = i;
+		if (!in_domain(&r->addr, dom)) continue;
+		if (ri) ri[n] = i;
+		n++;
 	}
-	str_free(&d);
 	return n;
 }
 
@@ -1092,12 +1144,17 @@ static void batch(struct sched *s, struct msg *m, size_t *ri, size_t n, const st
 	ms[0] = m;
 	ris[0] = ri;
 	nris[0] = n;
-	for (o = s->msgs; o && np < SEND_BATCH_MAX && np < room && total < SEND_BATCH_RCPT_MAX; o = o->next) {
+	/* only the messages after m: sched_run has had its look at those
+	 * before it in this pass, and what it left there for dom (limits
+	 * reached) cannot start now either; so one pass of sched_run stays
+	 * O(queue) however many batches it starts */
+	for (o = m->next; o && np < SEND_BATCH_MAX && np < room && total < SEND_BATCH_RCPT_MAX; o = o->next) {
 		size_t *r2, n2;
-		if (o == m || s->stopping) continue;
-		if (!(r2 = calloc(o->q.nr ? o->q.nr : 1, sizeof *r2))) break;
-		n2 = gather(o, 0, dom, r2, now);
-		if (n2 == 0 || total + n2 > SEND_BATCH_RCPT_MAX) { free(r2); continue; }
+		if (s->stopping) break;
+		n2 = gather(o, 0, dom, 0, now);
+		if (n2 == 0 || total + n2 > SEND_BATCH_RCPT_MAX) continue;
+		if (!(r2 = calloc(n2, sizeof *r2))) break;
+		gather(o, 0, dom, r2, now);
 		ms[np] = o;
 		ris[np] = r2;
 		nris[np++] = n2;

@@ -91,7 +91,14 @@ int main(void)
 		if (got_hup) { got_hup = 0; sched_retry_all(&s); }
 		if (got_chld) { got_chld = 0; sched_reap(&s, now); }
 		rescan = s.scan_failed ? SEND_RESCAN_FAILED_S : SEND_RESCAN_S;
-		if (!s.stopping && (s.want_scan || now >= s.last_scan + rescan)) sched_scan(&s, now);
+		if (!s.stopping && (s.want_scan || now >= s.last_scan + rescan)) {
+			/* the slots freed since the last pass are filled before
+			 * more of todo/ is converted (a batch of SEND_SCAN_BATCH
+			 * takes a while), so a busy todo/ does not hold back
+			 * deliveries already due */
+			if (s.last_scan && s.njobs < s.conc) sched_run(&s, now);
+			sched_scan(&s, now);
+		}
 		if (now >= s.last_clean + SEND_CLEAN_S) sched_clean(&s, now);
 		sched_timeouts(&s, now);
 		if (s.norphans) sched_orphans(&s, now);
