@@ -72,6 +72,15 @@ def main():
     if subprocess.run(["which", "tcpserver"], stdout=subprocess.DEVNULL).returncode != 0:
         t.skip_all("tcpserver (ucspi-tcp) not installed")
         return
+    # can we take a descriptor from another process here at all?
+    probe = subprocess.Popen(["sleep", "30"], stdin=subprocess.PIPE)
+    fd = peer_fd(probe.pid, 0)
+    probe.kill()
+    probe.wait()
+    if fd < 0:
+        t.skip_all("pidfd_getfd(2) not available here (errno %d)" % ctypes.get_errno())
+        return
+    os.close(fd)
     home = ft.make_instance()
     env = ft.env_for(home)
     for prog, want in (("facteur-smtpd", b"220"), ("facteur-pop3d", b"+OK"),
