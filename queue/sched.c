@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <spawn.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <stdlib.h>
@@ -123,6 +124,7 @@ void sched_free(struct sched *s)
 	str_free(&s->local);
 	str_free(&s->remote);
 	str_free(&s->queueprog);
+	str_free(&s->domains);
 	if (s->fifo >= 0) close(s->fifo);
 	if (s->fifo_w >= 0) close(s->fifo_w);
 	memset(s, 0, sizeof *s);
@@ -141,6 +143,21 @@ static int rcpt_domain(const str *addr, str *dom)
 	return str_0(dom);
 }
 
+/* domains_islocal's answer from the copy read at this scan: reading
+ * control/domains for every new message was one open per message */
+static int islocal(const struct sched *s, const char *dom, size_t n)
+{
+	size_t i = 0;
+
+	if (!s->domains_ok) return -1;
+	while (i < s->domains.len) {
+		size_t l = strlen(s->domains.s + i);
+		if (l == n && strncasecmp(s->domains.s + i, dom, n) == 0) return 1;
+		i += l + 1;
+	}
+	return 0;
+}
+
 static void classify(struct sched *s, struct msg *m)
 {
 	str dom = STR_ZERO;
@@ -152,9 +169,8 @@ static void classify(struct sched *s, struct msg *m)
 		r->remote = 0;
 		if (!rcpt_domain(&r->addr, &dom) || dom.len == 0) continue;
 		/* on error, local: facteur-local will defer, which is safe */
-		r->remote = domains_islocal(dom.s, dom.len) == 0;
+		r->remote = islocal(s, dom.s, dom.len) == 0;
 	}
-	(void)s;
 	str_free(&dom);
 }
 
@@ -324,6 +340,9 @@ void sched_scan(struct sched *s, unsigned long long now)
 	s->scan_failed = 0;
 	s->last_scan = now ? now : 1;
 	s->have_remote = qprog_find("facteur-remote", "FACTEUR_REMOTE", &s->remote);
+	/* the NUL-terminated lines need a final NUL (an empty file: none) */
+	s->domains_ok = control_readlines("control/domains", &s->domains) >= 0 &&
+	                (s->domains.len == 0 || s->domains.s[s->domains.len - 1] == 0 || str_0(&s->domains));
 	take_todo(s);
 	if (!first) return;
 	d = opendir(QDIR_INFO);
@@ -840,20 +859,32 @@ static _Noreturn void runner(int *lockfd, const size_t *nlines, size_t np, int m
 	size_t k = 0, lines = 0;
 	pid_t g;
 
-	if (pipe2(pfd, O_CLOEXEC) != 0 || (g = fork()) < 0) _exit(EX_TEMPFAIL);
-	if (g == 0) {
-		int in = mfd >= 0 ? mfd : open("/dev/null", O_RDONLY);
-		if (in < 0 || dup2(in, 0) < 0 || dup2(pfd[1], 1) < 0) _exit(EX_TEMPFAIL);
-		execv(prog, argv);
-		{
-			const char *why = strerror(errno);
-			(void)!write(1, "4.3.0 unable to run ", 20);
-			(void)!write(1, prog, strlen(prog));
-			(void)!write(1, ": ", 2);
-			(void)!write(1, why, strlen(why));
-			(void)!write(1, "\n", 1);
+	/* posix_spawn (vfork and exec underneath): the runner is a copy of
+	 * facteur-send, and a second full fork per delivery was CPU spent
+	 * for nothing (issue 2, local delivery cost) */
+	if (pipe2(pfd, O_CLOEXEC) != 0) _exit(EX_TEMPFAIL);
+	{
+		posix_spawn_file_actions_t fa;
+		int e;
+		if (posix_spawn_file_actions_init(&fa) != 0) _exit(EX_TEMPFAIL);
+		if (mfd >= 0) e = posix_spawn_file_actions_adddup2(&fa, mfd, 0);
+		else e = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+		if (e == 0) e = posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
+		if (e == 0) e = posix_spawn(&g, prog, &fa, 0, argv, environ);
+		posix_spawn_file_actions_destroy(&fa);
+		if (e != 0) {
+			/* as the program's own temporary failure */
+			str_copys(&out, "4.3.0 unable to run ");
+			str_appends(&out, prog);
+			str_appends(&out, ": ");
+			str_appends(&out, strerror(e));
+			str_appends(&out, "\n");
+			for (; k < np; k++) {
+				if (!part_write(lockfd[k], EX_TEMPFAIL << 8, &out)) _exit(EX_TEMPFAIL);
+				str_clear(&out);
+			}
+			_exit(0);
 		}
-		_exit(EX_TEMPFAIL);
 	}
 	close(pfd[1]);
 	if (mfd >= 0) close(mfd);

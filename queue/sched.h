@@ -81,6 +81,8 @@ struct sched {
 	int want_scan;
 	size_t norphans;        /* jobs with pid -1 */
 	int scan_failed;        /* a todo/ entry could not be recorded (disk full) */
+	str domains;            /* control/domains, NUL-separated, read once per scan */
+	int domains_ok;         /* 1 read (maybe empty), 0 unreadable: all local */
 };
 
 /* read control files and make queue dirs; 1 ok, 0 fatal (errno) */
