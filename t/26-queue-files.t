@@ -104,3 +104,48 @@ t.ok("unable to read info/" + bad_id in sl, "and warns about the corrupt info/ f
 t.ok(os.path.exists(os.path.join(qdir, "info", bad_id)), "without deleting it")
 t.ok(send.poll() is None, "facteur-send still running")
 q.stop(send)
+
+# issue 2: a batch of new messages is made durable at once (one syncfs),
+# and still in the order queue/README.md argues: every info/ID renamed in
+# after the sync, every todo/ID unlinked after that; facteur-send's own
+# fsyncs do not grow with the number of messages
+import shutil  # noqa: E402
+import re  # noqa: E402
+STRACE = shutil.which("strace")
+if not STRACE:
+    t.skip("strace not installed: the order of the batch's sync steps is not checked", 4)
+else:
+    ids = []
+    pre = set(os.listdir(os.path.join(qdir, "todo")))   # the corrupt ones above stay
+    for i in range(8):
+        rc, _ = q.qq(home, q.msg("sync%d" % i), q.envelope("alice@example.org", ["sync%d@example.org" % i]))
+        ids.extend(f for f in os.listdir(os.path.join(qdir, "todo")) if f not in ids and f not in pre)
+    tr = os.path.join(ft.tempdir(), "strace.out")
+    send = ft.start([STRACE, "-f", "-qq", "-e", "trace=syncfs,fsync,rename,unlink", "-o", tr,
+                     ft.bin_path("facteur-send")], q.send_env(home, fake), stderr=open(log, "ab"))
+    got = q.wait(lambda: all(q.box(fake, "sync%d@example.org" % i) for i in range(8)), 15)
+    t.ok(got and len(ids) == 8, "8 messages queued while facteur-send was stopped are delivered under strace")
+    q.stop(send)
+    lines = q.read(tr).decode(errors="replace").splitlines() if os.path.exists(tr) else []
+    main = lines[0].split()[0] if lines else "-"
+    calls = [l.split(None, 1)[1] for l in lines if l.split()[0] == main and len(l.split(None, 1)) > 1]
+    def at(pat):
+        for k, c in enumerate(calls):
+            if re.match(pat, c):
+                return k
+        return -1
+    order = []
+    for i in ids:
+        rn = at(r'rename\("tmp/%s\.info", "info/%s"\)' % (re.escape(i), re.escape(i)))
+        ul = at(r'unlink\("todo/%s"\)' % re.escape(i))
+        order.append((rn, ul))
+    first_rename = min((rn for rn, _ in order), default=-1)
+    syncs = [k for k, c in enumerate(calls) if c.startswith("syncfs(") and c.rstrip().endswith("= 0")]
+    t.ok(order and all(rn >= 0 and ul > rn for rn, ul in order),
+         "each info/ID is renamed in before its todo/ID is unlinked")
+    t.ok(syncs and first_rename > syncs[0] and all(rn > syncs[0] for rn, _ in order),
+         "and only after a syncfs of the queue (%d syncfs)" % len(syncs))
+    last_unlink = max((ul for _, ul in order), default=-1)
+    nfsync = sum(1 for c in calls[:last_unlink + 1] if c.startswith("fsync("))
+    t.ok(last_unlink > 0 and nfsync <= 4,
+         "facteur-send fsyncs at most 4 times to take 8 messages (%d)" % nfsync)
