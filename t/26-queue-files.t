@@ -113,7 +113,8 @@ import shutil  # noqa: E402
 import re  # noqa: E402
 STRACE = shutil.which("strace")
 if not STRACE:
-    t.skip("strace not installed: the order of the batch's sync steps is not checked", 4)
+    for _ in range(4):   # ft.TAP has no per-test skip: the TAP directive by hand
+        t.ok(True, "# SKIP strace not installed: the order of the batch's sync steps is not checked")
 else:
     ids = []
     pre = set(os.listdir(os.path.join(qdir, "todo")))   # the corrupt ones above stay
