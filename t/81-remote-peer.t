@@ -5,55 +5,20 @@ CRLF, SIZE, SMTPUTF8, 8BITMIME, HELO fallback, and the failures: 421 at
 the greeting, 450/550 at RCPT, 552 after DATA, hangs, a line dropped in
 DATA, multi-line, overlong and garbage replies."""
 import importlib.util
-import atexit
 import os
 import sys
 import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 import ft
 
-# as root facteur-remote drops to facteur; before facteur-setup has made
-# that user (a fresh machine), to nobody
-if os.geteuid() == 0:
-    import pwd
-    try:
-        pwd.getpwnam("facteur")
-    except KeyError:
-        os.environ["FACTEUR_USER"] = "nobody"
+spec = importlib.util.spec_from_file_location("remotelib", os.path.join(os.path.dirname(__file__), "data", "remote-lib.py"))
+rl = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(rl)
+rp = rl.load("remotepeer", "remote-peer.py")
 
-spec = importlib.util.spec_from_file_location("remotepeer", os.path.join(os.path.dirname(__file__), "data", "remote-peer.py"))
-rp = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(rp)
-
-t = ft.TAP()
-
-
-def _cleanup_first():
-    """ft.TAP's exit hook leaves with os._exit when a test failed, before
-    ft's own cleanup could stop the servers this test started: stop them
-    first (registered after TAP, so it runs before it)."""
-    ft._cleanup()
-    del ft._cleanups[:]
-
-
-atexit.register(_cleanup_first)
-top = ft.tempdir()
-os.chmod(top, 0o755)
-home = os.path.join(top, "home")
-os.makedirs(os.path.join(home, "control"))
-os.chmod(home, 0o755)
-os.chmod(os.path.join(home, "control"), 0o755)
-
-
-def control(name, text):
-    path = os.path.join(home, "control", name)
-    if text is None:
-        if os.path.exists(path):
-            os.unlink(path)
-        return
-    with open(path, "w") as f:
-        f.write(text)
-    os.chmod(path, 0o644)
+t = rl.tap()
+inst = rl.Instance()
+home, control = inst.home, inst.control
 
 
 control("me", "facteur.test\n")
@@ -65,17 +30,9 @@ MSG = b"From: a@facteur.test\nTo: x@example.net\nSubject: test\n\nline one\n.sta
 
 def remote(peer_port, rcpts, msg=MSG, sender="a@facteur.test", route=None, timeout=30):
     control("smtproutes", route or ("example.net 127.0.0.1:%d\n" % peer_port))
-    mf = os.path.join(top, "msg")
-    with open(mf, "wb") as f:
-        f.write(msg)
     start = time.time()
-    with open(mf, "rb") as f:
-        import subprocess
-        p = subprocess.run([ft.bin_path("facteur-remote"), "example.net", sender] + list(rcpts),
-                           stdin=f, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           env=ft.env_for(home), timeout=timeout)
-    lines = [l.split("\t") for l in p.stdout.decode("utf-8", "replace").splitlines()]
-    return p.returncode, lines, p.stderr.decode("utf-8", "replace"), time.time() - start
+    rc, lines, err = inst.remote(["example.net", sender] + list(rcpts), msg, timeout=timeout)
+    return rc, lines, err, time.time() - start
 
 
 def peer(**b):
@@ -286,10 +243,7 @@ t.ok(mailc and len(rc_chunks) == 1000 and rc_chunks[99] == mailc[0] and rc_chunk
 # 19. destinations DNS cannot name
 for dom, why in (("exa mple.net", "bad destination"), ("b\u00fccher.example", "IDNA"), ("-x.example", "bad destination"),
                  ("[1.2.3]", "literal")):
-    import subprocess
-    with open(os.path.join(top, "msg"), "rb") as f:
-        pr = subprocess.run([ft.bin_path("facteur-remote"), dom, "a@facteur.test", "x@" + dom], stdin=f,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ft.env_for(home), timeout=30)
+    pr = inst.run([dom, "a@facteur.test", "x@" + dom], MSG)
     out = pr.stdout.decode()
     t.ok(pr.returncode == 0 and out.split("\t")[1:2] == ["5"] and why in out, "domain %r: permanent (%s)" % (dom, why))
 

@@ -5,7 +5,6 @@ control/tlspolicy none|encrypt|verify (verify against a test CA given
 through SSL_CERT_FILE, with the host name checked), a broken handshake
 retried in plaintext under the default policy."""
 import importlib.util
-import atexit
 import os
 import ssl
 import subprocess
@@ -13,48 +12,14 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 import ft
 
-# as root facteur-remote drops to facteur; before facteur-setup has made
-# that user (a fresh machine), to nobody
-if os.geteuid() == 0:
-    import pwd
-    try:
-        pwd.getpwnam("facteur")
-    except KeyError:
-        os.environ["FACTEUR_USER"] = "nobody"
+spec = importlib.util.spec_from_file_location("remotelib", os.path.join(os.path.dirname(__file__), "data", "remote-lib.py"))
+rl = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(rl)
+rp = rl.load("remotepeer", "remote-peer.py")
 
-spec = importlib.util.spec_from_file_location("remotepeer", os.path.join(os.path.dirname(__file__), "data", "remote-peer.py"))
-rp = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(rp)
-
-t = ft.TAP()
-
-
-def _cleanup_first():
-    """ft.TAP's exit hook leaves with os._exit when a test failed, before
-    ft's own cleanup could stop the servers this test started: stop them
-    first (registered after TAP, so it runs before it)."""
-    ft._cleanup()
-    del ft._cleanups[:]
-
-
-atexit.register(_cleanup_first)
-top = ft.tempdir()
-os.chmod(top, 0o755)
-home = os.path.join(top, "home")
-os.makedirs(os.path.join(home, "control"))
-for d in (home, os.path.join(home, "control")):
-    os.chmod(d, 0o755)
-
-
-def control(name, text):
-    path = os.path.join(home, "control", name)
-    if text is None:
-        if os.path.exists(path):
-            os.unlink(path)
-        return
-    with open(path, "w") as f:
-        f.write(text)
-    os.chmod(path, 0o644)
+t = rl.tap()
+inst = rl.Instance()
+top, home, control = inst.top, inst.home, inst.control
 
 
 def openssl(*args):
@@ -90,16 +55,10 @@ MSG = b"Subject: tls\n\nsecret body\n"
 def remote(peer, rcpts=("a@example.net",), policy=None, cafile=None, route=None):
     control("smtproutes", (route or "example.net 127.0.0.1:%d\n") % peer.port)
     control("tlspolicy", policy)
-    mf = os.path.join(top, "msg")
-    with open(mf, "wb") as f:
-        f.write(MSG)
     env = ft.env_for(home, SSL_CERT_FILE=cafile or os.path.join(top, "nonexistent.pem"))
-    with open(mf, "rb") as f:
-        p = subprocess.run([ft.bin_path("facteur-remote"), "example.net", "s@facteur.test"] + list(rcpts),
-                           stdin=f, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=30)
-    lines = [l.split("\t") for l in p.stdout.decode("utf-8", "replace").splitlines()]
+    r = inst.remote(["example.net", "s@facteur.test"] + list(rcpts), MSG, env=env)
     peer.stop()
-    return p.returncode, lines, p.stderr.decode("utf-8", "replace")
+    return r
 
 
 def ehlos(peer, i=0):
@@ -178,9 +137,7 @@ rc, lines, err = remote(p, policy="example.net encrypt\n")
 t.ok(lines and lines[0][1] == "4" and "454" in lines[0][2], "454 to STARTTLS, policy encrypt: temporary")
 
 # verify against the route's host name: [mx.example.net] resolved by DNS
-spec = importlib.util.spec_from_file_location("remotedns", os.path.join(os.path.dirname(__file__), "data", "remote-dns.py"))
-rd = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(rd)
+rd = rl.load("remotedns", "remote-dns.py")
 dns = rd.DNS({("mx.example.net", "A"): ("a", ["127.0.0.1"]), ("mx.example.net", "AAAA"): ("a", [])})
 control("nameservers", "127.0.0.1:%d\n" % dns.port)
 ca = os.path.join(top, "ca.pem")

@@ -6,61 +6,25 @@ preferences shared, the implicit MX, NXDOMAIN, MX pointing to ourselves
 (by name and by address), and a backup MX that must not be used by its
 own primary."""
 import importlib.util
-import atexit
 import os
 import shutil
 import socket
-import struct
-import subprocess
 import sys
 import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 import ft
 
-# as root facteur-remote drops to facteur; before facteur-setup has made
-# that user (a fresh machine), to nobody
-if os.geteuid() == 0:
-    import pwd
-    try:
-        pwd.getpwnam("facteur")
-    except KeyError:
-        os.environ["FACTEUR_USER"] = "nobody"
+spec = importlib.util.spec_from_file_location("remotelib", os.path.join(os.path.dirname(__file__), "data", "remote-lib.py"))
+rl = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(rl)
 
-t = ft.TAP()
-
-
-def _cleanup_first():
-    """ft.TAP's exit hook leaves with os._exit when a test failed, before
-    ft's own cleanup could stop the servers this test started: stop them
-    first (registered after TAP, so it runs before it)."""
-    ft._cleanup()
-    del ft._cleanups[:]
-
-
-atexit.register(_cleanup_first)
+t = rl.tap()
 if not shutil.which("dnsmasq") and not os.path.exists("/usr/sbin/dnsmasq"):
     t.skip_all("dnsmasq is not installed")
-spec = importlib.util.spec_from_file_location("remotepeer", os.path.join(os.path.dirname(__file__), "data", "remote-peer.py"))
-rp = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(rp)
+rp = rl.load("remotepeer", "remote-peer.py")
 
-top = ft.tempdir()
-os.chmod(top, 0o755)
-home = os.path.join(top, "home")
-os.makedirs(os.path.join(home, "control"))
-for d in (home, os.path.join(home, "control")):
-    os.chmod(d, 0o755)
-
-
-def control(name, text):
-    path = os.path.join(home, "control", name)
-    if text is None:
-        if os.path.exists(path):
-            os.unlink(path)
-        return
-    with open(path, "w") as f:
-        f.write(text)
-    os.chmod(path, 0o644)
+inst = rl.Instance()
+top, home, control = inst.top, inst.home, inst.control
 
 
 # peers: .2 and .5 accept, .4 answers 421; nothing listens on .3
@@ -120,14 +84,7 @@ MSG = b"Subject: mx\n\nhello\n"
 
 
 def remote(domain, rcpts):
-    mf = os.path.join(top, "msg")
-    with open(mf, "wb") as f:
-        f.write(MSG)
-    with open(mf, "rb") as f:
-        p = subprocess.run([ft.bin_path("facteur-remote"), domain, "s@facteur.test"] + list(rcpts),
-                           stdin=f, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           env=ft.env_for(home), timeout=30)
-    return p.returncode, [l.split("\t") for l in p.stdout.decode().splitlines()], p.stderr.decode()
+    return inst.remote([domain, "s@facteur.test"] + list(rcpts), MSG)
 
 
 def count(peer):

@@ -4,63 +4,21 @@
 (retried over TCP), SERVFAIL, REFUSED, silence, garbage, CNAME loops and
 chains, the null MX (RFC 7505), AAAA records and IPv6 peers."""
 import importlib.util
-import atexit
 import os
 import socket
-import subprocess
 import sys
 import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 import ft
 
-# as root facteur-remote drops to facteur; before facteur-setup has made
-# that user (a fresh machine), to nobody
-if os.geteuid() == 0:
-    import pwd
-    try:
-        pwd.getpwnam("facteur")
-    except KeyError:
-        os.environ["FACTEUR_USER"] = "nobody"
-
-
-def load(name, file):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(os.path.dirname(__file__), "data", file))
-    m = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(m)
-    return m
-
-
-rp = load("remotepeer", "remote-peer.py")
-rd = load("remotedns", "remote-dns.py")
-t = ft.TAP()
-
-
-def _cleanup_first():
-    """ft.TAP's exit hook leaves with os._exit when a test failed, before
-    ft's own cleanup could stop the servers this test started: stop them
-    first (registered after TAP, so it runs before it)."""
-    ft._cleanup()
-    del ft._cleanups[:]
-
-
-atexit.register(_cleanup_first)
-top = ft.tempdir()
-os.chmod(top, 0o755)
-home = os.path.join(top, "home")
-os.makedirs(os.path.join(home, "control"))
-for d in (home, os.path.join(home, "control")):
-    os.chmod(d, 0o755)
-
-
-def control(name, text):
-    path = os.path.join(home, "control", name)
-    if text is None:
-        if os.path.exists(path):
-            os.unlink(path)
-        return
-    with open(path, "w") as f:
-        f.write(text)
-    os.chmod(path, 0o644)
+spec = importlib.util.spec_from_file_location("remotelib", os.path.join(os.path.dirname(__file__), "data", "remote-lib.py"))
+rl = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(rl)
+rp = rl.load("remotepeer", "remote-peer.py")
+rd = rl.load("remotedns", "remote-dns.py")
+t = rl.tap()
+inst = rl.Instance()
+control = inst.control
 
 
 port = ft.free_port()
@@ -106,15 +64,9 @@ MSG = b"Subject: dns\n\nhello\n"
 
 
 def remote(domain, rcpts=None):
-    mf = os.path.join(top, "msg")
-    with open(mf, "wb") as f:
-        f.write(MSG)
     start = time.time()
-    with open(mf, "rb") as f:
-        p = subprocess.run([ft.bin_path("facteur-remote"), domain, "s@facteur.test"] + (rcpts or ["a@" + domain]),
-                           stdin=f, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           env=ft.env_for(home), timeout=60)
-    return [l.split("\t") for l in p.stdout.decode().splitlines()], time.time() - start
+    p = inst.run([domain, "s@facteur.test"] + (rcpts or ["a@" + domain]), MSG, timeout=60)
+    return rl.fields(p.stdout), time.time() - start
 
 
 n0 = len(good.messages)

@@ -6,7 +6,7 @@ used (Postfix's Received header says so), PIPELINING is used, and a
 message over Postfix's SIZE is refused with 5.3.4 before MAIL. And the
 other way: Postfix relays a message to facteur-smtpd (tcpserver, with
 facteur-send and facteur-local behind it) into alice's Maildir."""
-import atexit
+import importlib.util
 import os
 import pwd
 import shutil
@@ -16,27 +16,11 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 import ft
 
-# as root facteur-remote drops to facteur; before facteur-setup has made
-# that user (a fresh machine), to nobody
-if os.geteuid() == 0:
-    import pwd
-    try:
-        pwd.getpwnam("facteur")
-    except KeyError:
-        os.environ["FACTEUR_USER"] = "nobody"
+spec = importlib.util.spec_from_file_location("remotelib", os.path.join(os.path.dirname(__file__), "data", "remote-lib.py"))
+rl = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(rl)
 
-t = ft.TAP()
-
-
-def _cleanup_first():
-    """ft.TAP's exit hook leaves with os._exit when a test failed, before
-    ft's own cleanup could stop the servers this test started: stop them
-    first (registered after TAP, so it runs before it)."""
-    ft._cleanup()
-    del ft._cleanups[:]
-
-
-atexit.register(_cleanup_first)
+t = rl.tap()
 if os.geteuid() != 0:
     t.skip_all("not root: Postfix's master needs root")
 if not shutil.which("postfix") and not os.path.exists("/usr/sbin/postfix"):
@@ -135,24 +119,14 @@ r = subprocess.run(["postfix", "-c", etc, "start"], stdout=subprocess.PIPE, stde
 if r.returncode != 0 or not ft.wait_port(port, timeout=20):
     t.skip_all("Postfix did not start: %s" % r.stdout.decode(errors="replace").strip().replace("\n", " ")[:200])
 
-home = os.path.join(top, "home")
-os.makedirs(os.path.join(home, "control"))
-for d in (home, os.path.join(home, "control")):
-    os.chmod(d, 0o755)
+inst = rl.Instance(top)
 for name, text in (("me", "facteur.test\n"), ("remotetimeout", "20\n"),
                    ("smtproutes", "example.net 127.0.0.1:%d\n" % port)):
-    with open(os.path.join(home, "control", name), "w") as f:
-        f.write(text)
+    inst.control(name, text)
 
 
 def remote(rcpts, msg):
-    mf = os.path.join(top, "msg")
-    with open(mf, "wb") as f:
-        f.write(msg)
-    with open(mf, "rb") as f:
-        p = subprocess.run([ft.bin_path("facteur-remote"), "example.net", "alice@facteur.test"] + rcpts,
-                           stdin=f, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ft.env_for(home), timeout=60)
-    return p.returncode, [l.split("\t") for l in p.stdout.decode().splitlines()], p.stderr.decode()
+    return inst.remote(["example.net", "alice@facteur.test"] + rcpts, msg, timeout=60)
 
 
 MSG = b"From: alice@facteur.test\nTo: bob@example.net\nSubject: to postfix\n\nhello Postfix\n.a dot line\n"

@@ -4,43 +4,22 @@ with the next reply of t/data/remote-NAME.in; what facteur-remote sent
 (commands and message, CRLF shown as line ends, the empty line as a
 space) and the lines it printed must equal t/data/remote-NAME.ref."""
 import glob
-import atexit
+import importlib.util
 import os
 import socket
-import subprocess
 import sys
 import threading
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 import ft
 
-if os.geteuid() == 0:
-    import pwd
-    try:
-        pwd.getpwnam("facteur")
-    except KeyError:
-        os.environ["FACTEUR_USER"] = "nobody"
+spec = importlib.util.spec_from_file_location("remotelib", os.path.join(os.path.dirname(__file__), "data", "remote-lib.py"))
+rl = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(rl)
 
-t = ft.TAP()
-
-
-def _cleanup_first():
-    """ft.TAP's exit hook leaves with os._exit when a test failed, before
-    ft's own cleanup could stop the servers this test started: stop them
-    first (registered after TAP, so it runs before it)."""
-    ft._cleanup()
-    del ft._cleanups[:]
-
-
-atexit.register(_cleanup_first)
-top = ft.tempdir()
-os.chmod(top, 0o755)
-home = os.path.join(top, "home")
-os.makedirs(os.path.join(home, "control"))
-for d in (home, os.path.join(home, "control")):
-    os.chmod(d, 0o755)
+t = rl.tap()
+inst = rl.Instance()
 for k, v in (("me", "facteur.test"), ("remotetimeout", "5")):
-    with open(os.path.join(home, "control", k), "w") as f:
-        f.write(v + "\n")
+    inst.control(k, v + "\n")
 MSG = b"Subject: golden\n\n.a dot\nline\n"
 RCPTS = {"basic": ["bob@example.net", "nobody@example.net", "carol@example.net"],
          "helo": ["bob@example.net"], "mailrefused": ["bob@example.net", "carol@example.net"]}
@@ -102,14 +81,8 @@ for inf in sorted(glob.glob(os.path.join(ft.SRC, "t", "data", "remote-*.in"))):
     got = []
     th = threading.Thread(target=serve, args=(sock, script, got), daemon=True)
     th.start()
-    with open(os.path.join(home, "control", "smtproutes"), "w") as f:
-        f.write("example.net 127.0.0.1:%d\n" % port)
-    mf = os.path.join(top, "msg")
-    with open(mf, "wb") as f:
-        f.write(MSG)
-    with open(mf, "rb") as f:
-        p = subprocess.run([ft.bin_path("facteur-remote"), "example.net", "alice@facteur.test"] + RCPTS.get(name, ["bob@example.net"]),
-                           stdin=f, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ft.env_for(home), timeout=30)
+    inst.control("smtproutes", "example.net 127.0.0.1:%d\n" % port)
+    p = inst.run(["example.net", "alice@facteur.test"] + RCPTS.get(name, ["bob@example.net"]), MSG)
     th.join(15)
     sock.close()
     sent = b"".join(l[:-2] + b"\n" if l.endswith(b"\r\n") else l for l in got).replace(b"\n\n", b"\n \n")

@@ -8,7 +8,6 @@ facteur-send with the real facteur-remote: 20 messages queued together
 for one domain go over one connection, and kill -9 of facteur-send in the
 middle of a batch loses nothing and duplicates nothing."""
 import importlib.util
-import atexit
 import os
 import signal
 import ssl
@@ -18,47 +17,22 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 import ft  # noqa: E402
 
-if os.geteuid() == 0:
-    import pwd
-    try:
-        pwd.getpwnam("facteur")
-    except KeyError:
-        os.environ["FACTEUR_USER"] = "nobody"
+spec = importlib.util.spec_from_file_location("remotelib", os.path.join(os.path.dirname(__file__), "data", "remote-lib.py"))
+rl = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(rl)
+rp = rl.load("remotepeer", "remote-peer.py")
 
-spec = importlib.util.spec_from_file_location("remotepeer", os.path.join(os.path.dirname(__file__), "data", "remote-peer.py"))
-rp = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(rp)
-
-t = ft.TAP()
+t = rl.tap()
 for p in ("facteur-remote", "facteur-send", "facteur-queue", "facteur-setup"):
     if not os.path.exists(ft.bin_path(p)):
         t.skip_all(p + " not built")
 
-
-def _cleanup_first():
-    ft._cleanup()
-    del ft._cleanups[:]
-
-
-atexit.register(_cleanup_first)
-top = ft.tempdir()
-os.chmod(top, 0o755)
-home = os.path.join(top, "home")
-os.makedirs(os.path.join(home, "control"))
-os.chmod(home, 0o755)
-os.chmod(os.path.join(home, "control"), 0o755)
+inst = rl.Instance()
+top, home = inst.top, inst.home
+control = rl.control
 mdir = os.path.join(top, "mess")
 os.makedirs(mdir)
 os.chmod(mdir, 0o755)
-
-
-def control(h, name, text):
-    path = os.path.join(h, "control", name)
-    with open(path, "w") as f:
-        f.write(text)
-    os.chmod(path, 0o644)
-
-
 control(home, "me", "facteur.test\n")
 control(home, "remotetimeout", "5\n")
 control(home, "nameservers", "127.0.0.1:%d\n" % ft.free_port())
@@ -82,17 +56,11 @@ def subject(body):
 def batch(port, groups, policy=None):
     """groups: [(path, sender, [rcpts])]; returns (rc, [fields], stderr)"""
     control(home, "smtproutes", "example.net 127.0.0.1:%d\n" % port)
-    if policy:
-        control(home, "tlspolicy", policy)
-    elif os.path.exists(os.path.join(home, "control", "tlspolicy")):
-        os.unlink(os.path.join(home, "control", "tlspolicy"))
-    argv = [ft.bin_path("facteur-remote"), "-b", "example.net"]
+    control(home, "tlspolicy", policy or None)
+    args = ["-b", "example.net"]
     for path, sender, rcpts in groups:
-        argv += [path, str(len(rcpts)), sender] + list(rcpts)
-    p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       env=ft.env_for(home), timeout=60)
-    return p.returncode, [l.split("\t") for l in p.stdout.decode("utf-8", "replace").splitlines()], \
-        p.stderr.decode("utf-8", "replace")
+        args += [path, str(len(rcpts)), sender] + list(rcpts)
+    return inst.remote(args, timeout=60)
 
 
 # 1. twenty messages, one connection; message 5 has a refused recipient,
