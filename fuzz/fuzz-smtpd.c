@@ -1,5 +1,5 @@
 /* fuzz-smtpd.c: libFuzzer target for facteur-smtpd's whole protocol logic
- * (smtpd/session.c, data.c, sasl.c, reply.c, relay.c, received_header in
+ * (smtpd/session.c, data.c, sasl.c, reply.c, received_header in
  * queue.c): the input is everything a hostile client sends on one
  * connection: pipelined commands, MAIL/RCPT paths with parameters, AUTH
  * PLAIN/LOGIN with base64, DATA with dot-stuffing and smuggling attempts,

@@ -1,6 +1,6 @@
 # facteur-smtpd: main in smtpd.c, the protocol in sibling files that the
 # unit test links directly.
-SMTPD_OBJ := smtpd/session.o smtpd/data.o smtpd/reply.o smtpd/relay.o \
+SMTPD_OBJ := smtpd/session.o smtpd/data.o smtpd/reply.o \
              smtpd/queue.o smtpd/sasl.o
 PROGS += bin/facteur-smtpd
 TESTPROGS += t/bin/unit-smtpd

@@ -54,7 +54,7 @@ static int setup(struct session *s)
 	int r;
 
 	if (!remoteip_get(&s->remoteip, s->in.fd)) return 0;
-	s->loopback = relay_is_loopback(s->remoteip.s);
+	s->loopback = remoteip_is_loopback(s->remoteip.s);
 	r = control_readline("control/me", &s->me);
 	if (r < 0) return 0;
 	if (r == 0 && !str_copys(&s->me, "localhost")) return 0;
@@ -70,7 +70,7 @@ static int setup(struct session *s)
 	} else {
 		r = control_readlines("control/relayclients", &list);
 		if (r < 0) { str_free(&list); return 0; }
-		if (r > 0) s->relayclient = relay_cidr_match(s->remoteip.s, list.s, list.len);
+		if (r > 0) s->relayclient = remoteip_match(s->remoteip.s, list.s, list.len);
 	}
 	{
 		str p = STR_ZERO;

@@ -128,10 +128,6 @@ void session_setup(struct session *s);         /* control files, remote ip */
 int session_run(struct session *s);            /* exit code */
 void session_reset_mail(struct session *s);
 
-/* relay.c */
-int relay_cidr_match(const char *ip, const char *cidrlist, size_t listlen);
-int relay_is_loopback(const char *ip);
-
 /* data.c */
 void msgscan_init(struct msgscan *sc, unsigned long long limit, int checklen);
 void msgscan_feed(struct msgscan *sc, const char *p, size_t n);

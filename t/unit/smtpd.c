@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "../../smtpd/smtpd-internal.h"
+#include "remoteip.h"
 #include "tap.h"
 
 /* every reply in the table: 3 digits, a space, and for 2xx/4xx/5xx an
@@ -80,18 +81,18 @@ int main(void)
 	OK(strncmp(reply_text(RP_RELAY_DENIED), "554 5.7.1", 9) == 0, "554 5.7.1 relaying");
 	OK(strncmp(reply_text(RP_MSG_TOOBIG), "552 5.3.4", 9) == 0, "552 5.3.4 too big");
 
-	OK(relay_cidr_match("10.1.2.3", nets, sizeof nets - 1), "IPv4 in /8");
-	OK(!relay_cidr_match("11.1.2.3", nets, sizeof nets - 1), "IPv4 outside /8");
-	OK(relay_cidr_match("192.168.1.7", nets, sizeof nets - 1), "single IPv4");
-	OK(!relay_cidr_match("192.168.1.8", nets, sizeof nets - 1), "single IPv4, neighbour");
-	OK(relay_cidr_match("2001:db8:1::5", nets, sizeof nets - 1), "IPv6 in /32");
-	OK(!relay_cidr_match("2001:db9::5", nets, sizeof nets - 1), "IPv6 outside /32");
-	OK(!relay_cidr_match("1.2.3.4", nets, sizeof nets - 1), "prefix over 32 ignored");
-	OK(!relay_cidr_match("", nets, sizeof nets - 1), "empty address matches nothing");
-	OK(!relay_cidr_match("::ffff:10.0.0.1x", nets, sizeof nets - 1), "junk address");
-	OK(relay_cidr_match("::ffff:10.0.0.1", nets, sizeof nets - 1), "v4-mapped IPv6 matches IPv4 net");
-	OK(relay_is_loopback("127.0.0.1") && relay_is_loopback("127.9.9.9") && relay_is_loopback("::1"), "loopback");
-	OK(!relay_is_loopback("10.0.0.1") && !relay_is_loopback("::2"), "not loopback");
+	OK(remoteip_match("10.1.2.3", nets, sizeof nets - 1), "IPv4 in /8");
+	OK(!remoteip_match("11.1.2.3", nets, sizeof nets - 1), "IPv4 outside /8");
+	OK(remoteip_match("192.168.1.7", nets, sizeof nets - 1), "single IPv4");
+	OK(!remoteip_match("192.168.1.8", nets, sizeof nets - 1), "single IPv4, neighbour");
+	OK(remoteip_match("2001:db8:1::5", nets, sizeof nets - 1), "IPv6 in /32");
+	OK(!remoteip_match("2001:db9::5", nets, sizeof nets - 1), "IPv6 outside /32");
+	OK(!remoteip_match("1.2.3.4", nets, sizeof nets - 1), "prefix over 32 ignored");
+	OK(!remoteip_match("", nets, sizeof nets - 1), "empty address matches nothing");
+	OK(!remoteip_match("::ffff:10.0.0.1x", nets, sizeof nets - 1), "junk address");
+	OK(remoteip_match("::ffff:10.0.0.1", nets, sizeof nets - 1), "v4-mapped IPv6 matches IPv4 net");
+	OK(remoteip_is_loopback("127.0.0.1") && remoteip_is_loopback("127.9.9.9") && remoteip_is_loopback("::1"), "loopback");
+	OK(!remoteip_is_loopback("10.0.0.1") && !remoteip_is_loopback("::2"), "not loopback");
 
 	OK(scan_str("Subject: x\r\n\r\nbody\r\n", 1, 0) == 0, "clean message");
 	OK(scan_str("a\nb\r\n", 1, 0) == RP_MSG_BARE, "bare LF");
