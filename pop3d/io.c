@@ -25,6 +25,23 @@ void pop3_reply(struct pop3_io *io, const char *s)
 	bufout_put(&io->out, "\r\n", 2);
 }
 
+void pop3_capa_begin(struct pop3_io *io)
+{
+	pop3_reply(io, "+OK capability list follows");
+	pop3_reply(io, "TOP");
+	pop3_reply(io, "UIDL");
+	pop3_reply(io, "RESP-CODES");
+	pop3_reply(io, "AUTH-RESP-CODE");
+	pop3_reply(io, "PIPELINING");
+	pop3_reply(io, "EXPIRE NEVER");
+}
+
+void pop3_capa_end(struct pop3_io *io)
+{
+	pop3_reply(io, "IMPLEMENTATION facteur");
+	pop3_reply(io, ".");
+}
+
 int pop3_flush(struct pop3_io *io) { return bufout_flush(&io->out); }
 
 int pop3_error(struct pop3_io *io, const char *reply)

@@ -51,6 +51,10 @@ int pop3_readsasl(struct pop3_io *io);
 /* count a bad command; 0 when the limit is reached (reply sent) */
 int pop3_error(struct pop3_io *io, const char *reply);
 void pop3_reply(struct pop3_io *io, const char *s);   /* s plus CRLF */
+/* the CAPA lines every state lists (RFC 2449); the caller adds its own
+ * state's lines, then pop3_capa_end */
+void pop3_capa_begin(struct pop3_io *io);
+void pop3_capa_end(struct pop3_io *io);
 int pop3_flush(struct pop3_io *io);
 /* a message number: decimal digits only, 1..max; 0 when not */
 unsigned long pop3_msgno(const char *s, size_t n, unsigned long max);

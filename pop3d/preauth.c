@@ -32,20 +32,13 @@ static void capa(struct pop3_auth *a)
 {
 	struct pop3_io *io = a->io;
 
-	pop3_reply(io, "+OK capability list follows");
-	pop3_reply(io, "TOP");
-	pop3_reply(io, "UIDL");
-	pop3_reply(io, "RESP-CODES");
-	pop3_reply(io, "AUTH-RESP-CODE");
-	pop3_reply(io, "PIPELINING");
-	pop3_reply(io, "EXPIRE NEVER");
+	pop3_capa_begin(io);
 	if (a->plaintext_ok) {
 		pop3_reply(io, "USER");
 		pop3_reply(io, "SASL PLAIN");
 	}
 	if (a->tls_avail && !tlsctl_active()) pop3_reply(io, "STLS");
-	pop3_reply(io, "IMPLEMENTATION facteur");
-	pop3_reply(io, ".");
+	pop3_capa_end(io);
 }
 
 static void sleep_ms(long ms)

@@ -148,15 +148,8 @@ static int do_retr(struct trans *t, const struct pop3_cmd *c, int top)
 
 static void capa(struct pop3_io *io)
 {
-	pop3_reply(io, "+OK capability list follows");
-	pop3_reply(io, "TOP");
-	pop3_reply(io, "UIDL");
-	pop3_reply(io, "RESP-CODES");
-	pop3_reply(io, "AUTH-RESP-CODE");
-	pop3_reply(io, "PIPELINING");
-	pop3_reply(io, "EXPIRE NEVER");
-	pop3_reply(io, "IMPLEMENTATION facteur");
-	pop3_reply(io, ".");
+	pop3_capa_begin(io);
+	pop3_capa_end(io);
 }
 
 static int quit(struct trans *t)
