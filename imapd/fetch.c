@@ -72,7 +72,7 @@ int msg_read(struct sess *s, struct folder *f, struct msg *m, str *out)
 	if (m->size == (uint64_t)-1 || m->idate < 0) {
 		m->size = out->len;
 		m->idate = (int64_t)st.st_mtime;
-		f->dirty = 1;
+		msg_dirty(f, m);
 	}
 	str_0(out);
 	return 1;
@@ -125,6 +125,66 @@ int cte_decode(const char *h, size_t hn, const char *b, size_t bn, str *out)
 	return r;
 }
 
+/* as lib/mime: the header block, through its blank line */
+static size_t hdr_end(const char *m, size_t n)
+{
+	size_t i = 0;
+
+	if (n >= 2 && m[0] == '\r' && m[1] == '\n') return 2;
+	if (n >= 1 && m[0] == '\n') return 1;
+	while (i < n) {
+		const char *nl = memchr(m + i, '\n', n - i);
+		if (!nl) return n;
+		i = (size_t)(nl - m) + 1;
+		if (i < n && m[i] == '\n') return i + 1;
+		if (i + 1 < n && m[i] == '\r' && m[i + 1] == '\n') return i + 2;
+	}
+	return n;
+}
+
+#define HDR_CHUNK 8192
+
+/* only the header of a message, in CRLF form, for ENVELOPE: FETCH 1:50
+ * (FLAGS ENVELOPE) read and converted every body for nothing */
+static int msg_read_header(struct folder *f, const struct msg *m, str *out, size_t *he)
+{
+	str p = STR_ZERO, raw = STR_ZERO;
+	int fd, ok = 0;
+	struct stat st;
+	size_t e = 0, i;
+
+	str_clear(out);
+	if (!msg_path(f, m, &p)) { str_free(&p); return 0; }
+	fd = open(p.s, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	str_free(&p);
+	if (fd < 0) { f->curmt = -1; return 0; }
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) goto out;
+	for (;;) {
+		/* chunks that double: each pass looks at everything from the
+		 * start, and the passes stay linear in all */
+		size_t want = raw.len > HDR_CHUNK ? raw.len : HDR_CHUNK;
+		ssize_t r;
+		if (!str_ready(&raw, raw.len + want)) goto out;
+		r = read(fd, raw.s + raw.len, want);
+		if (r < 0) goto out;
+		raw.len += (size_t)r;
+		e = hdr_end(raw.s, raw.len);
+		if (r == 0 || e < raw.len) break;
+	}
+	if (!str_ready(out, 2 * e + 1)) goto out;
+	for (i = 0; i < e; i++) {
+		if (raw.s[i] == '\n' && (i == 0 || raw.s[i - 1] != '\r')) out->s[out->len++] = '\r';
+		out->s[out->len++] = raw.s[i];
+	}
+	*he = out->len;
+	str_0(out);
+	ok = 1;
+out:
+	close(fd);
+	str_free(&raw);
+	return ok;
+}
+
 int arg_seqset(struct sess *s, int uid, struct seqset *set)
 {
 	struct tok *t = tok_next(s);
@@ -140,11 +200,14 @@ int arg_seqset(struct sess *s, int uid, struct seqset *set)
 		return 1;
 	}
 	max = uid ? (s->f.n ? s->f.m[s->f.n - 1].uid : 0) : (uint32_t)s->f.n;
-	/* "*" in a UID set of an empty mailbox matches nothing */
+	/* "*" in a UID set of an empty mailbox matches nothing; a message
+	 * sequence number, "*" included, names no message of an empty one:
+	 * BAD (RFC 9051 9, seq-number) */
+	if (!uid && !s->f.n) { bad(s, "no messages: no sequence number is valid"); return 0; }
 	seqset_resolve(set, max);
 	if (!uid)
 		for (i = 0; i < set->n; i++)
-			if (set->r[i].lo > s->f.n) { bad(s, "no such message sequence number"); return 0; }
+			if (!set->r[i].lo || set->r[i].lo > s->f.n) { bad(s, "no such message sequence number"); return 0; }
 	return 1;
 }
 
@@ -377,7 +440,8 @@ int fetch_command(struct sess *s, int uid)
 	struct fitem items[FETCH_ITEMS_MAX];
 	size_t n = 0, i, k;
 	struct tok *t;
-	int needfile = 0, needmime = 0, failed = 0, setseen = 0;
+	int needfile = 0, needmime = 0, failed = 0, setseen = 0, lk = -1, hdronly = 1;
+	size_t hdrlen = 0;
 	unsigned long long changedsince = 0;
 	int havechanged = 0;
 	str data = STR_ZERO, sec = STR_ZERO;
@@ -414,18 +478,25 @@ int fetch_command(struct sess *s, int uid)
 	if (havechanged && uid) { for (k = 0; k < n && items[k].kind != I_UID; k++) {} if (k == n) add_item(items, &n, I_UID); }
 	for (k = 0; k < n; k++) {
 		int kd = items[k].kind;
+		if (kd == I_BODY || kd == I_BS || kd == I_SECT || kd == I_BINSIZE ||
+		    kd == I_RFC822 || kd == I_RFC822H || kd == I_RFC822T) hdronly = 0;
 		if (kd == I_ENV || kd == I_BODY || kd == I_BS || kd == I_SECT || kd == I_BINSIZE ||
 		    kd == I_RFC822 || kd == I_RFC822H || kd == I_RFC822T) needfile = 1;
 		if (kd == I_BODY || kd == I_BS || kd == I_SECT || kd == I_BINSIZE) needmime = 1;
 		if ((kd == I_SECT && !items[k].peek) || kd == I_RFC822 || kd == I_RFC822T) setseen = 1;
 	}
 	if (s->readonly) setseen = 0;
+	/* \Seen set here takes a MODSEQ: under the lock, as STORE */
+	if (setseen) {
+		lk = folder_wlock(s, f, 1, uid ? 1 : 2);
+		if (lk < 0) { reply(s, "NO", "[UNAVAILABLE] unable to read the mailbox"); goto out; }
+	}
 	for (i = 0; i < f->n; i++) {
 		struct msg *m = &f->m[i];
 		int first = 1, seenchanged = 0;
 		if (!in_set(s, &set, i, uid)) continue;
 		if (havechanged && m->modseq <= changedsince) continue;
-		if (needfile && !msg_read(s, f, m, &data)) { failed = 1; continue; }
+		if (needfile && !(hdronly ? msg_read_header(f, m, &data, &hdrlen) : msg_read(s, f, m, &data))) { failed = 1; continue; }
 		if (needmime) { mime_free(&tree); if (!mime_parse(data.s, data.len, &tree)) { failed = 1; continue; } }
 		if (setseen && !(m->flags & F_SEEN)) {
 			if (msg_setflags(s, f, m, m->flags | F_SEEN)) seenchanged = 1;
@@ -439,17 +510,22 @@ int fetch_command(struct sess *s, int uid)
 			case I_UID: SEP(); put(s, "UID "); putu(s, m->uid); break;
 			case I_MODSEQ: SEP(); put(s, "MODSEQ ("); putu(s, m->modseq); put(s, ")"); break;
 			case I_IDATE:
-				if (!msg_stat(f, m)) { f->curmt = -1; m->idate = 0; }
-				f->dirty = 1;
+				if (m->idate < 0 || m->size == (uint64_t)-1) {
+					if (!msg_stat(f, m)) { f->curmt = -1; m->idate = 0; }
+					else msg_dirty(f, m);
+				}
 				SEP(); put(s, "INTERNALDATE "); put_idate(s, m->idate); break;
 			case I_SIZE:
-				if (!msg_stat(f, m)) { f->curmt = -1; m->size = 0; }
-				f->dirty = 1;
+				if (m->idate < 0 || m->size == (uint64_t)-1) {
+					if (!msg_stat(f, m)) { f->curmt = -1; m->size = 0; }
+					else msg_dirty(f, m);
+				}
 				SEP(); put(s, "RFC822.SIZE "); putu(s, m->size); break;
 			case I_ENV: {
 				size_t he = 0;
 				struct mime_tree ht = { 0, 0, 0, 0, 0 };
-				if (needmime) he = tree.p[0].hdrlen;
+				if (hdronly) he = hdrlen;
+				else if (needmime) he = tree.p[0].hdrlen;
 				else { mime_parse(data.s, data.len, &ht); he = ht.n ? ht.p[0].hdrlen : 0; mime_free(&ht); }
 				SEP(); put(s, "ENVELOPE "); put_envelope(s, data.s, he);
 				break;
@@ -505,12 +581,16 @@ int fetch_command(struct sess *s, int uid)
 #undef SEP
 		put(s, ")\r\n");
 	}
+	if (lk >= 0) { folder_wunlock(f, lk); lk = -1; }
+	/* what other sessions changed: a non-UID FETCH may not say EXPUNGE
+	 * (RFC 9051 7.4.1), but new messages and flags it may and should */
+	if (!failed) sess_sync(s, uid);
 	folder_save(f);
 	if (failed == 2) reply(s, "NO", "[UNKNOWN-CTE] unknown content transfer encoding");
 	else if (failed) reply(s, "NO", "[EXPUNGEISSUED] some messages could not be read");
-	else if (uid) { sess_sync(s, 1); reply(s, "OK", "UID FETCH completed"); }
-	else reply(s, "OK", "FETCH completed");
+	else reply(s, "OK", uid ? "UID FETCH completed" : "FETCH completed");
 out:
+	if (lk >= 0) folder_wunlock(f, lk);
 	mime_free(&tree);
 	str_free(&data); str_free(&sec);
 	seqset_free(&set);

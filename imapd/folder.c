@@ -293,189 +293,424 @@ int msg_path(const struct folder *f, const struct msg *m, str *out)
 	return str_0(out);
 }
 
-/* parse facteur-uidlist into l; 0 when missing or unreadable */
-static int idx_load(struct folder *f, struct mlist *l, struct stat *st)
-{
-	str p = STR_ZERO, d = STR_ZERO;
-	int fd;
-	char *s, *e, *nl;
-	unsigned long long v[3];
+/* The index, facteur-uidlist: a header line, then one record a line:
+ *   FACTEURIDX1 UIDVALIDITY UIDNEXT HIGHESTMODSEQ CUR_MTIME_NS NEW_MTIME_NS
+ *   UID MODSEQ SIZE|- INTERNALDATE|- FLAGBITS n|N|c i|- BASENAME
+ *   X UID
+ * It is written whole (temporary file, fsync, rename) when made or
+ * compacted. Otherwise a change is appended, under the lock, by a session
+ * whose view holds everything the file says: the changed messages' lines
+ * again (a later line for a UID wins), "X UID" for an expunge, then a
+ * header line. A reader applies the lines in order; a last line without
+ * its newline (a crash during an append) is not applied, and the next
+ * writer cuts it off before it appends. A session keeps the file open and
+ * later reads only what was appended since. */
+#define IDX_COMPACT_SLACK 4096   /* record lines beyond 2 a message before a rewrite */
+#define IDX_LINE_MAX (65536 + 256)
 
-	if (!subpath(f, IDX_NAME, &p)) return 0;
-	fd = open(p.s, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-	str_free(&p);
-	if (fd < 0) return 0;
-	if (fstat(fd, st) < 0 || !str_ready(&d, (size_t)st->st_size)) { close(fd); str_free(&d); return 0; }
-	while (d.len < (size_t)st->st_size) {
-		ssize_t r = read(fd, d.s + d.len, (size_t)st->st_size - d.len);
-		if (r <= 0) break;
-		d.len += (size_t)r;
+static long ml_find(const struct mlist *l, uint32_t uid)
+{
+	size_t lo = 0, hi = l->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (l->m[mid].uid < uid) lo = mid + 1;
+		else hi = mid;
 	}
-	close(fd);
-	s = d.s;
-	e = d.s + d.len;
-	nl = memchr(s, '\n', d.len);
-	if (!nl || strncmp(s, IDX_MAGIC " ", sizeof IDX_MAGIC) != 0) { str_free(&d); return 0; }
+	return lo < l->n && l->m[lo].uid == uid ? (long)lo : -1;
+}
+
+static int uidcmp(const void *a, const void *b)
+{
+	const struct msg *x = a, *y = b;
+	return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+/* a header line; first: the file's first line, which sets the values */
+static int idx_header(struct folder *f, const char *s, const char *nl, int first)
+{
+	unsigned long long v[5] = { 0, 0, 0, 0, 0 };
+	size_t k, u;
+
 	s += sizeof IDX_MAGIC;
-	{
-		size_t k;
-		for (k = 0; k < 3; k++) {
-			size_t u = scan_ulong(s, (size_t)(nl - s), &v[k]);
-			if (!u) { str_free(&d); return 0; }
-			s += u;
-			if (*s == ' ') s++;
-		}
+	for (k = 0; k < 5 && s < nl; k++) {
+		if (!(u = scan_ulong(s, (size_t)(nl - s), &v[k]))) break;
+		s += u;
+		if (s < nl && *s == ' ') s++;
 	}
-	f->uidvalidity = (uint32_t)v[0];
-	f->uidnext = (uint32_t)v[1];
-	f->highestmodseq = v[2];
-	{
-		unsigned long long cm = 0, nm = 0;
-		size_t u = scan_ulong(s, (size_t)(nl - s), &cm);
-		if (u) { s += u; if (*s == ' ') s++; scan_ulong(s, (size_t)(nl - s), &nm); }
-		f->curmt = (long long)cm;
-		f->newmt = (long long)nm;
+	if (k < 3 || v[0] > 0xffffffffULL || v[1] > 0xffffffffULL) return 0;
+	if (first) {
+		f->uidvalidity = (uint32_t)v[0];
+		f->uidnext = (uint32_t)v[1];
+		f->highestmodseq = v[2];
+		f->curmt = f->newmt = 0;
+	} else {
+		if (v[0] != f->uidvalidity) return 0;
+		if (v[1] > f->uidnext) f->uidnext = (uint32_t)v[1];
+		if (v[2] > f->highestmodseq) f->highestmodseq = v[2];
 	}
-	s = nl + 1;
-	while (s < e && (nl = memchr(s, '\n', (size_t)(e - s)))) {
-		unsigned long long uid, ms, sz, id, fl;
-		size_t u;
-		char *q = s;
-		struct msg *m;
-		int innew, hasinfo;
-		if (!(u = scan_ulong(q, (size_t)(nl - q), &uid))) goto next;
-		q += u + 1;
-		if (!(u = scan_ulong(q, (size_t)(nl - q), &ms))) goto next;
-		q += u + 1;
-		if (*q == '-') { sz = (uint64_t)-1; q += 2; }
-		else { if (!(u = scan_ulong(q, (size_t)(nl - q), &sz))) goto next; q += u + 1; }
-		if (*q == '-') { id = (unsigned long long)-1; q += 2; }
-		else { if (!(u = scan_ulong(q, (size_t)(nl - q), &id))) goto next; q += u + 1; }
-		if (!(u = scan_ulong(q, (size_t)(nl - q), &fl))) goto next;
-		q += u + 1;
-		if (q + 3 > nl) goto next;
-		innew = q[0] == 'n' || q[0] == 'N';
-		hasinfo = q[1] == 'i';
-		q += 3;
-		if (q >= nl || !uid || uid > 0xffffffffULL) goto next;
-		/* the index is a file in the Maildir like any other: a name
-		 * with '/' would make msg_path leave cur/ */
-		if (memchr(q, '/', (size_t)(nl - q)) || memchr(q, 0, (size_t)(nl - q)) || *q == '.') goto next;
-		/* a UID at or past uidnext (a damaged index) must not be given again */
-		if (uid >= f->uidnext) f->uidnext = uid == 0xffffffffULL ? (uint32_t)uid : (uint32_t)uid + 1;
-		if (!(m = ml_add(l, q, (size_t)(nl - q)))) break;
-		m->uid = (uint32_t)uid;
-		m->modseq = ms;
-		m->size = sz;
-		m->idate = id == (unsigned long long)-1 ? -1 : (int64_t)id;
-		m->flags = (uint32_t)fl & ~F_RECENT;
-		m->innew = (uint8_t)innew;
-		m->claimed = (uint8_t)(q[-3] == 'N');
-		m->hasinfo = (uint8_t)hasinfo;
-	next:
-		s = nl + 1;
-	}
-	str_free(&d);
+	if (k == 5) { f->curmt = (long long)v[3]; f->newmt = (long long)v[4]; }
 	return 1;
 }
 
-static int idx_write(struct folder *f, int dosync)
+/* a field and the space after it; 0 at the end of the line */
+static size_t idx_field(const char *q, const char *nl, unsigned long long *v, int dash)
+{
+	size_t u;
+
+	if (q >= nl) return 0;
+	if (dash && *q == '-') { *v = (unsigned long long)-1; return q + 1 < nl ? 2 : 0; }
+	u = scan_ulong(q, (size_t)(nl - q), v);
+	if (!u || q + u >= nl || q[u] != ' ') return 0;
+	return u + 1;
+}
+
+/* one message line into l (sorted by UID); 0 when malformed */
+static int idx_msgline(struct folder *f, struct mlist *l, const char *q, const char *nl, int *unsorted)
+{
+	unsigned long long uid, ms, sz, id, fl;
+	size_t u, bl;
+	struct msg *m;
+	long k;
+	uint32_t recent = 0;
+
+	if (!(u = idx_field(q, nl, &uid, 0))) return 0;
+	q += u;
+	if (!(u = idx_field(q, nl, &ms, 0))) return 0;
+	q += u;
+	if (!(u = idx_field(q, nl, &sz, 1))) return 0;
+	q += u;
+	if (!(u = idx_field(q, nl, &id, 1))) return 0;
+	q += u;
+	if (!(u = idx_field(q, nl, &fl, 0))) return 0;
+	q += u;
+	if (q + 4 > nl || q[2] != ' ' || !uid || uid > 0xffffffffULL) return 0;
+	bl = (size_t)(nl - q - 3);
+	/* the index is a file in the Maildir like any other: a name with '/'
+	 * would make msg_path leave cur/ */
+	if (memchr(q + 3, '/', bl) || memchr(q + 3, 0, bl) || q[3] == '.') return 0;
+	/* a UID at or past uidnext (a damaged index) must not be given again */
+	if (uid >= f->uidnext) f->uidnext = uid == 0xffffffffULL ? (uint32_t)uid : (uint32_t)uid + 1;
+	if (ms > f->highestmodseq) f->highestmodseq = ms;
+	if (*unsorted) { qsort(l->m, l->n, sizeof *l->m, uidcmp); *unsorted = 0; }
+	k = l->n && uid <= l->m[l->n - 1].uid ? ml_find(l, (uint32_t)uid) : -1;
+	if (k >= 0) {
+		m = &l->m[k];
+		recent = m->flags & F_RECENT;
+		if (m->namelen != bl || memcmp(l->names.s + m->name, q + 3, bl) != 0) {
+			if (l->names.len > 0xffffffffu - bl || !str_append(&l->names, q + 3, bl)) return 0;
+			m->name = (uint32_t)(l->names.len - bl);
+			m->namelen = (uint16_t)bl;
+		}
+		/* a size this session worked out stays when the line has none */
+		if (sz == (unsigned long long)-1) sz = m->size;
+		if (id == (unsigned long long)-1 && m->idate >= 0) id = (unsigned long long)m->idate;
+	} else {
+		if (l->n && uid < l->m[l->n - 1].uid) *unsorted = 1;
+		if (!(m = ml_add(l, q + 3, bl))) return 0;
+	}
+	m->uid = (uint32_t)uid;
+	m->modseq = ms;
+	m->size = sz;
+	m->idate = id == (unsigned long long)-1 ? -1 : (int64_t)id;
+	m->flags = ((uint32_t)fl & ~F_RECENT) | recent;
+	m->innew = q[0] == 'n' || q[0] == 'N';
+	m->claimed = q[0] == 'N';
+	m->hasinfo = q[1] == 'i';
+	m->gone = 0;
+	return 1;
+}
+
+/* apply the complete lines of d[0..n) to l; the bytes used (through the
+ * last newline); *bad when the first line must be a header and is not */
+static size_t idx_apply(struct folder *f, struct mlist *l, const char *d, size_t n, int first, int *bad)
+{
+	const char *s = d, *e = d + n, *nl;
+	int unsorted = 0, tomb = 0;
+	size_t i, o;
+
+	while (s < e && (nl = memchr(s, '\n', (size_t)(e - s)))) {
+		f->idxlines++;
+		if ((size_t)(nl - s) > sizeof IDX_MAGIC && memcmp(s, IDX_MAGIC " ", sizeof IDX_MAGIC) == 0) {
+			if (!idx_header(f, s, nl, first) && first) { *bad = 1; return 0; }
+		} else if (first) {
+			*bad = 1;
+			return 0;
+		} else if (s[0] == 'X' && nl - s > 2 && s[1] == ' ') {
+			unsigned long long uid;
+			long k;
+			if (unsorted) { qsort(l->m, l->n, sizeof *l->m, uidcmp); unsorted = 0; }
+			if (scan_ulong(s + 2, (size_t)(nl - s - 2), &uid) && uid <= 0xffffffffULL &&
+			    (k = ml_find(l, (uint32_t)uid)) >= 0) { l->m[k].gone = 2; tomb = 1; }
+		} else
+			idx_msgline(f, l, s, nl, &unsorted);
+		first = 0;
+		s = nl + 1;
+	}
+	if (unsorted) qsort(l->m, l->n, sizeof *l->m, uidcmp);
+	if (tomb) {
+		for (i = o = 0; i < l->n; i++) if (l->m[i].gone != 2) l->m[o++] = l->m[i];
+		l->n = o;
+	}
+	return (size_t)(s - d);
+}
+
+static int idx_same(const struct folder *f, const struct stat *st)
+{
+	return f->idxfd > 0 && (unsigned long long)st->st_ino == f->idxino &&
+	       (unsigned long long)st->st_dev == f->idxdev;
+}
+
+static void idx_keep(struct folder *f, int fd, const struct stat *st, unsigned long long off)
+{
+	if (f->idxfd > 0 && f->idxfd != fd) close(f->idxfd);
+	f->idxfd = fd;
+	f->idxino = (unsigned long long)st->st_ino;
+	f->idxdev = (unsigned long long)st->st_dev;
+	f->idxoff = off;
+}
+
+static void idx_forget(struct folder *f)
+{
+	if (f->idxfd > 0) close(f->idxfd);
+	f->idxfd = 0;
+	f->idxoff = f->idxlines = 0;
+}
+
+/* parse facteur-uidlist into l; 0 when missing or unreadable */
+static int idx_load(struct folder *f, struct mlist *l)
+{
+	str p = STR_ZERO, d = STR_ZERO;
+	struct stat st;
+	int fd, bad = 0;
+	size_t used;
+
+	if (!subpath(f, IDX_NAME, &p)) return 0;
+	fd = open(p.s, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0 && errno == EACCES) fd = open(p.s, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	str_free(&p);
+	if (fd < 0) return 0;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || !str_ready(&d, (size_t)st.st_size)) goto fail;
+	while (d.len < (size_t)st.st_size) {
+		ssize_t r = read(fd, d.s + d.len, (size_t)st.st_size - d.len);
+		if (r <= 0) break;
+		d.len += (size_t)r;
+	}
+	f->idxlines = 0;
+	used = idx_apply(f, l, d.s, d.len, 1, &bad);
+	if (bad || !used) goto fail;
+	str_free(&d);
+	idx_keep(f, fd, &st, used);
+	if (used < (size_t)st.st_size) f->idxrewrite = 1;   /* half a line at the end */
+	return 1;
+fail:
+	close(fd);
+	str_free(&d);
+	return 0;
+}
+
+/* cut off half a line left at the end by a crash; the new size, or -1 */
+static long long idx_cut(int fd, unsigned long long size)
+{
+	char b[4096];
+	unsigned long long end = size;
+
+	while (end > 0 && size - end < IDX_LINE_MAX) {
+		size_t n = end > sizeof b ? sizeof b : (size_t)end;
+		unsigned long long at = end - n;
+		if (pread(fd, b, n, (off_t)at) != (ssize_t)n) return -1;
+		while (n > 0 && b[n - 1] != '\n') n--;
+		if (n > 0) {
+			if (ftruncate(fd, (off_t)(at + n)) < 0) return -1;
+			return (long long)(at + n);
+		}
+		end = at;
+	}
+	return -1;   /* no newline within a line's length: not a half line */
+}
+
+/* what others appended since we read; under the lock */
+static int idx_tail(struct folder *f, struct mlist *l, unsigned long long size)
+{
+	str d = STR_ZERO;
+	int bad = 0;
+	size_t used;
+
+	if (size - f->idxoff > (unsigned long long)SIZE_MAX / 2 || !str_ready(&d, (size_t)(size - f->idxoff))) return 0;
+	while (d.len < (size_t)(size - f->idxoff)) {
+		ssize_t r = pread(f->idxfd, d.s + d.len, (size_t)(size - f->idxoff) - d.len, (off_t)(f->idxoff + d.len));
+		if (r <= 0) { str_free(&d); return 0; }
+		d.len += (size_t)r;
+	}
+	used = idx_apply(f, l, d.s, d.len, 0, &bad);
+	str_free(&d);
+	f->idxoff += used;
+	/* we hold the lock: half a line now is a crash's, never a writer's */
+	if (f->idxoff < size) {
+		long long c = idx_cut(f->idxfd, size);
+		if (c < 0) return 0;
+		f->idxoff = (unsigned long long)c;
+	}
+	return 1;
+}
+
+static void idx_hdrline(const struct folder *f, str *d)
+{
+	str_appends(d, IDX_MAGIC " ");
+	str_appendu(d, f->uidvalidity); str_appendc(d, ' ');
+	str_appendu(d, f->uidnext); str_appendc(d, ' ');
+	str_appendu(d, f->highestmodseq); str_appendc(d, ' ');
+	str_appendu(d, (unsigned long long)f->curmt); str_appendc(d, ' ');
+	str_appendu(d, (unsigned long long)f->newmt); str_appendc(d, '\n');
+}
+
+static int idx_line(const struct folder *f, const struct msg *m, str *d)
+{
+	str_appendu(d, m->uid); str_appendc(d, ' ');
+	str_appendu(d, m->modseq); str_appendc(d, ' ');
+	if (m->size == (uint64_t)-1) str_appendc(d, '-'); else str_appendu(d, m->size);
+	str_appendc(d, ' ');
+	if (m->idate < 0) str_appendc(d, '-'); else str_appendu(d, (unsigned long long)m->idate);
+	str_appendc(d, ' ');
+	str_appendu(d, m->flags & ~F_RECENT); str_appendc(d, ' ');
+	str_appendc(d, m->innew ? (m->claimed ? 'N' : 'n') : 'c');
+	str_appendc(d, m->hasinfo ? 'i' : '-');
+	str_appendc(d, ' ');
+	return str_append(d, f->names.s + m->name, m->namelen) && str_appendc(d, '\n');
+}
+
+/* the whole index: temporary file, fsync, rename, fsync of the directory;
+ * the temporary file's descriptor becomes the one kept */
+static int idx_write(struct folder *f)
 {
 	str d = STR_ZERO, p = STR_ZERO, t = STR_ZERO;
-	size_t i;
-	int fd, ok = 0;
+	size_t i, lines = 1;
+	int fd = -1, ok = 0;
+	struct stat st;
 
-	str_appends(&d, IDX_MAGIC " ");
-	str_appendu(&d, f->uidvalidity); str_appendc(&d, ' ');
-	str_appendu(&d, f->uidnext); str_appendc(&d, ' ');
-	str_appendu(&d, f->highestmodseq); str_appendc(&d, ' ');
-	str_appendu(&d, (unsigned long long)f->curmt); str_appendc(&d, ' ');
-	str_appendu(&d, (unsigned long long)f->newmt); str_appendc(&d, '\n');
+	idx_hdrline(f, &d);
 	for (i = 0; i < f->n; i++) {
-		const struct msg *m = &f->m[i];
-		str_appendu(&d, m->uid); str_appendc(&d, ' ');
-		str_appendu(&d, m->modseq); str_appendc(&d, ' ');
-		if (m->size == (uint64_t)-1) str_appendc(&d, '-'); else str_appendu(&d, m->size);
-		str_appendc(&d, ' ');
-		if (m->idate < 0) str_appendc(&d, '-'); else str_appendu(&d, (unsigned long long)m->idate);
-		str_appendc(&d, ' ');
-		str_appendu(&d, m->flags & ~F_RECENT); str_appendc(&d, ' ');
-		str_appendc(&d, m->innew ? (m->claimed ? 'N' : 'n') : 'c');
-		str_appendc(&d, m->hasinfo ? 'i' : '-');
-		str_appendc(&d, ' ');
-		if (!str_append(&d, f->names.s + m->name, m->namelen) || !str_appendc(&d, '\n')) goto out;
+		if (f->m[i].gone) continue;
+		if (!idx_line(f, &f->m[i], &d)) goto out;
+		lines++;
 	}
 	if (!subpath(f, IDX_NAME, &p) || !subpath(f, IDX_NAME ".tmp", &t)) goto out;
 	unlink(t.s);
-	fd = open(t.s, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	fd = open(t.s, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) goto out;
-	if (!fd_writeall(fd, d.s, d.len, -1) || (dosync && fsync(fd) < 0)) { close(fd); unlink(t.s); goto out; }
-	close(fd);
+	if (!fd_writeall(fd, d.s, d.len, -1) || fsync(fd) < 0 || fstat(fd, &st) < 0) { unlink(t.s); goto out; }
 	if (rename(t.s, p.s) < 0) { unlink(t.s); goto out; }
-	if (dosync) fsx_syncdir(f->path.s);
+	fsx_syncdir(f->path.s);
+	idx_keep(f, fd, &st, d.len);
+	f->idxlines = lines;
+	f->idxrewrite = 0;
+	fd = -1;
 	ok = 1;
 out:
+	if (fd >= 0) close(fd);
 	if (!ok) log_line("unable to write ", p.s ? p.s : IDX_NAME, ": ", strerror(errno), (char *)0);
 	str_free(&d); str_free(&p); str_free(&t);
 	return ok;
 }
 
-static void idx_remember(struct folder *f)
+/* the changed messages' lines, the pending records, a header line, at the
+ * end of the file we hold; fdatasync when UIDs were given out */
+static int idx_append(struct folder *f, unsigned long long size)
+{
+	str d = STR_ZERO;
+	size_t i, lines = 1, w = 0;
+	char last;
+	int ok = 0;
+
+	for (i = 0; i < f->n; i++)
+		if (f->m[i].dirty && !f->m[i].gone) {
+			if (!idx_line(f, &f->m[i], &d)) goto out;
+			lines++;
+		}
+	if (f->pend.len) {
+		if (!str_append(&d, f->pend.s, f->pend.len)) goto out;
+		for (i = 0; i < f->pend.len; i++) lines += f->pend.s[i] == '\n';
+	}
+	idx_hdrline(f, &d);
+	if (!d.s) goto out;
+	if (size && (pread(f->idxfd, &last, 1, (off_t)size - 1) != 1 || last != '\n')) {
+		long long c = idx_cut(f->idxfd, size);
+		if (c < 0) goto out;
+		if (f->idxoff == size) f->idxoff = (unsigned long long)c;
+		size = (unsigned long long)c;
+	}
+	while (w < d.len) {
+		ssize_t r = pwrite(f->idxfd, d.s + w, d.len - w, (off_t)(size + w));
+		if (r < 0 && errno == EINTR) continue;
+		if (r <= 0) { if (ftruncate(f->idxfd, (off_t)size) < 0) {} goto out; }
+		w += (size_t)r;
+	}
+	if (f->uidsnew && fdatasync(f->idxfd) < 0) goto out;
+	if (size == f->idxoff) { f->idxoff += d.len; f->idxlines += lines; }
+	ok = 1;
+out:
+	if (!ok) log_line("unable to append to ", IDX_NAME, " in ", f->path.s ? f->path.s : "", ": ", strerror(errno), (char *)0);
+	str_free(&d);
+	return ok;
+}
+
+static void idx_clean(struct folder *f)
+{
+	size_t i;
+
+	for (i = 0; i < f->n; i++) f->m[i].dirty = 0;
+	str_clear(&f->pend);
+	f->dirty = f->uidsnew = 0;
+}
+
+/* under the lock: write what changed. Only a view that holds everything
+ * the file says may write (inside folder_sync, or nobody wrote since we
+ * read it): a stale view's lines would take back other sessions' changes.
+ * Otherwise what would have been written (cached sizes) is dropped and
+ * found again later; UIDs are given only by a current view. */
+static int idx_save(struct folder *f)
 {
 	str p = STR_ZERO;
 	struct stat st;
+	int ok = 1, have;
 
-	if (subpath(f, IDX_NAME, &p) && stat(p.s, &st) == 0) {
-		f->idxmt = mtime_ns(&st);
-		f->idxino = st.st_ino;
-		f->idxsize = (unsigned long long)st.st_size;
-	}
+	if (!f->dirty && !f->pend.len) return 1;
+	have = subpath(f, IDX_NAME, &p) && stat(p.s, &st) == 0;
 	str_free(&p);
+	if (have && idx_same(f, &st) && (unsigned long long)st.st_size == f->idxoff) {
+		if (f->idxrewrite || f->idxlines > 2 * f->n + IDX_COMPACT_SLACK) ok = idx_write(f);
+		/* an append that fails (EBADF on an index we could only read, EIO)
+		 * becomes a whole rewrite, which replaces the file */
+		else if (!(ok = idx_append(f, (unsigned long long)st.st_size))) ok = idx_write(f);
+	} else if (!have && f->idxrewrite)
+		ok = idx_write(f);      /* a new index */
+	else if (have && !idx_same(f, &st))
+		idx_forget(f);          /* replaced: read it whole at the next sync */
+	idx_clean(f);
+	return ok;
 }
 
-static int save_now(struct folder *f)
-{
-	int r = 1;
-	if (f->dirty) {
-		r = idx_write(f, f->uidsnew);
-		f->dirty = f->uidsnew = 0;
-		idx_remember(f);
-	}
-	return r;
-}
-
-/* Outside folder_sync, another session may have rewritten the index
- * since we read it (new UIDs among other things): then ours is stale and
- * must not replace it. What we would have saved (cached sizes, modseqs of
- * our flag changes) is found again: the flags are in the file names. */
 int folder_save_locked(struct folder *f)
 {
-	str p = STR_ZERO;
-	struct stat st;
-	int cur;
-
-	if (!f->dirty) return 1;
-	cur = subpath(f, IDX_NAME, &p) && stat(p.s, &st) == 0 && mtime_ns(&st) == f->idxmt &&
-	      (unsigned long long)st.st_ino == f->idxino && (unsigned long long)st.st_size == f->idxsize;
-	str_free(&p);
-	if (!cur) {
-		f->dirty = f->uidsnew = 0;
-		f->idxmt = -1;      /* reload at the next sync */
-		return 1;
-	}
-	return save_now(f);
+	return idx_save(f);
 }
 
 int folder_save(struct folder *f)
 {
 	int lk, r;
 
-	if (!f->dirty) return 1;
+	if (!f->dirty && !f->pend.len) return 1;
 	lk = folder_lock(f);
 	if (lk < 0) return 0;
-	r = folder_save_locked(f);
+	r = idx_save(f);
 	folder_unlock(lk);
 	return r;
+}
+
+void msg_dirty(struct folder *f, struct msg *m)
+{
+	m->dirty = 1;
+	f->dirty = 1;
 }
 
 /* open-addressing table of base names for the directory scan */
@@ -577,10 +812,16 @@ static int scan_dirs(struct folder *f, struct mlist *l, int *changed, int *uidsn
 				struct msg *m = &l->m[k];
 				if (m->seen) continue;   /* the same message twice: keep the first */
 				m->seen = 1;
-				if (m->innew != !d || m->hasinfo != hasinfo) { m->innew = (uint8_t)!d; m->hasinfo = (uint8_t)hasinfo; *changed = 1; }
+				if (m->innew != !d || m->hasinfo != hasinfo) {
+					m->innew = (uint8_t)!d;
+					m->hasinfo = (uint8_t)hasinfo;
+					m->dirty = 1;
+					*changed = 1;
+				}
 				if ((m->flags & ~F_RECENT) != fl) {
 					m->flags = (m->flags & F_RECENT) | fl;
 					m->modseq = ++f->highestmodseq;
+					m->dirty = 1;
 					*changed = 1;
 				}
 				continue;
@@ -604,7 +845,13 @@ static int scan_dirs(struct folder *f, struct mlist *l, int *changed, int *uidsn
 	}
 	free(h.slot);
 	for (i = o = 0; i < l->n; i++) {
-		if (!l->m[i].seen) { *changed = 1; continue; }
+		if (!l->m[i].seen) {
+			str_appends(&f->pend, "X ");
+			str_appendu(&f->pend, l->m[i].uid);
+			str_appendc(&f->pend, '\n');
+			*changed = 1;
+			continue;
+		}
 		l->m[o++] = l->m[i];
 	}
 	l->n = o;
@@ -621,6 +868,7 @@ static int scan_dirs(struct folder *f, struct mlist *l, int *changed, int *uidsn
 			m->innew = (uint8_t)ne[i].innew;
 			m->hasinfo = (uint8_t)ne[i].hasinfo;
 			m->modseq = ++f->highestmodseq;
+			m->dirty = 1;
 			*changed = *uidsnew = 1;
 		}
 	}
@@ -670,7 +918,7 @@ static void take_new(struct folder *f, struct mlist *l, int *changed)
 		if (!m->innew) continue;
 		if (move && (i & 255) == 0 && mono_ns() - t0 > TAKE_NEW_BUDGET_NS) move = 0;
 		if (!move) {
-			if (!m->claimed) { m->claimed = 1; m->flags |= F_RECENT; *changed = 1; }
+			if (!m->claimed) { m->claimed = 1; m->flags |= F_RECENT; m->dirty = 1; *changed = 1; }
 			continue;
 		}
 		str_copy(&from, l->names.s + m->name, m->namelen);
@@ -688,6 +936,7 @@ static void take_new(struct folder *f, struct mlist *l, int *changed)
 		m->hasinfo = 1;
 		if (!m->claimed) m->flags |= F_RECENT;
 		m->claimed = 0;
+		m->dirty = 1;
 		*changed = 1;
 	}
 out:
@@ -735,22 +984,72 @@ static void put_fetchflags(struct sess *s, struct folder *f, size_t seq, const s
 	put(s, ")\r\n");
 }
 
-int folder_sync(struct sess *s, struct folder *f, int takenew, int report)
+/* the view changes to l: tell the client (report 1 or 2) what changed;
+ * with report 2, messages no longer there stay as ghosts */
+static int view_merge(struct sess *s, struct folder *f, struct mlist *l, int report, size_t *surv)
+{
+	size_t i, j, k;
+	struct mlist g = { 0, 0, 0, STR_ZERO };
+
+	if (report == 2) {
+		size_t miss = 0;
+		for (i = j = 0; i < f->n; i++) {
+			while (j < l->n && l->m[j].uid < f->m[i].uid) j++;
+			if (!(j < l->n && l->m[j].uid == f->m[i].uid)) miss++;
+		}
+		if (miss) {
+			/* merge by UID: l's messages and the old ones it lacks */
+			for (i = j = 0; i < f->n || j < l->n; ) {
+				const struct mlist *src;
+				const struct msg *m;
+				struct msg *n;
+				int old;
+				if (j >= l->n || (i < f->n && f->m[i].uid < l->m[j].uid)) { src = 0; m = &f->m[i++]; old = 1; }
+				else {
+					if (i < f->n && f->m[i].uid == l->m[j].uid) i++;
+					src = l; m = &l->m[j++]; old = 0;
+				}
+				n = ml_add(&g, (old ? f->names.s : src->names.s) + m->name, m->namelen);
+				if (!n) { ml_free(&g); return 0; }
+				k = n->name;
+				*n = *m;
+				n->name = (uint32_t)k;
+				if (old) { n->gone = 1; n->dirty = 0; }
+			}
+			ml_free(l);
+			*l = g;
+		}
+	}
+	*surv = 0;
+	for (i = j = 0; i < f->n; i++) {
+		while (j < l->n && l->m[j].uid < f->m[i].uid) j++;
+		if (j < l->n && l->m[j].uid == f->m[i].uid) {
+			++*surv;
+			if ((l->m[j].flags & ~F_RECENT) != (f->m[i].flags & ~F_RECENT))
+				put_fetchflags(s, f, *surv, &l->m[j]);
+		} else {
+			put(s, "* "); putu(s, *surv + 1); put(s, " EXPUNGE\r\n");
+		}
+	}
+	return 1;
+}
+
+/* folder_sync with the lock held */
+static int sync_locked(struct sess *s, struct folder *f, int takenew, int report)
 {
 	struct stat ist, cst, nst;
 	struct mlist l = { 0, 0, 0, STR_ZERO };
-	int lk, idxchanged, dirchanged, changed = 0, uidsnew = 0, haveidx, anynew = 0;
+	int haveist, reload, grown, idxchanged, dirchanged, changed = 0, uidsnew = 0, haveidx, anynew = 0;
 	long long now = now_ns();
-	size_t i, j, oldn = f->n, recent = 0;
+	size_t i, j, oldn = f->n, recent = 0, surv;
 	uint32_t oldmax = f->n ? f->m[f->n - 1].uid : 0;
 	str p = STR_ZERO;
 
-	lk = folder_lock(f);
-	if (lk < 0) return 0;
 	subpath(f, IDX_NAME, &p);
-	idxchanged = stat(p.s, &ist) < 0 || mtime_ns(&ist) != f->idxmt ||
-	             (unsigned long long)ist.st_ino != f->idxino ||
-	             (unsigned long long)ist.st_size != f->idxsize;
+	haveist = stat(p.s, &ist) == 0;
+	reload = !haveist || !idx_same(f, &ist) || (unsigned long long)ist.st_size < f->idxoff;
+	grown = !reload && (unsigned long long)ist.st_size > f->idxoff;
+	idxchanged = reload || grown;
 	subpath(f, "cur", &p);
 	if (stat(p.s, &cst) < 0) memset(&cst, 0, sizeof cst);
 	subpath(f, "new", &p);
@@ -760,16 +1059,21 @@ int folder_sync(struct sess *s, struct folder *f, int takenew, int report)
 	             mtime_ns(&nst) != f->newmt;
 	/* claimed ones still in new/ wait for a sync that has other work */
 	for (i = 0; i < f->n && takenew && !anynew; i++) anynew = f->m[i].innew && !f->m[i].claimed;
-	if (!idxchanged && !dirchanged && !anynew && f->m) { folder_unlock(lk); return 1; }
+	if (!idxchanged && !dirchanged && !anynew && f->m && !(f->ghosts && report == 1)) {
+		idx_save(f);    /* the view is the file's: cached sizes may go in */
+		return 1;
+	}
 	if (idxchanged || dirchanged) f->owncurmt = 0;   /* read cur/ again, or the index changed */
-	if (idxchanged) {
-		haveidx = idx_load(f, &l, &ist);
+	if (reload) {
+		haveidx = haveist && idx_load(f, &l);
 		kw_load(f);
 		if (!haveidx) {
 			ml_free(&l);
+			idx_forget(f);
 			f->uidvalidity = new_uidvalidity(s);
 			f->uidnext = 1;
 			f->highestmodseq = 1;
+			f->idxrewrite = 1;
 			changed = uidsnew = 1;
 			dirchanged = 1;
 		}
@@ -781,15 +1085,21 @@ int folder_sync(struct sess *s, struct folder *f, int takenew, int report)
 		}
 	} else {
 		for (i = 0; i < f->n; i++) {
-			struct msg *m = ml_add(&l, f->names.s + f->m[i].name, f->m[i].namelen);
+			struct msg *m;
 			uint32_t nm;
-			if (!m) { folder_unlock(lk); ml_free(&l); return 0; }
+			if (f->m[i].gone) continue;
+			if (!(m = ml_add(&l, f->names.s + f->m[i].name, f->m[i].namelen))) { ml_free(&l); return 0; }
 			nm = m->name;
 			*m = f->m[i];
 			m->name = nm;
 		}
+		if (grown) {
+			if (!idx_tail(f, &l, (unsigned long long)ist.st_size)) { ml_free(&l); idx_forget(f); return 0; }
+			kw_load(f);
+			dirchanged = mtime_ns(&cst) != f->curmt || mtime_ns(&nst) != f->newmt;
+		}
 	}
-	if (dirchanged && !scan_dirs(f, &l, &changed, &uidsnew)) { folder_unlock(lk); ml_free(&l); return 0; }
+	if (dirchanged && !scan_dirs(f, &l, &changed, &uidsnew)) { ml_free(&l); return 0; }
 	if (takenew) take_new(f, &l, &changed);
 	if (dirchanged) {
 		/* an mtime this young may not change again for a change in the
@@ -805,27 +1115,20 @@ int folder_sync(struct sess *s, struct folder *f, int takenew, int report)
 		if (!ncm) { f->owncheck = now; f->owncurmt = dir_mtime(f, "cur"); }
 	}
 	/* the view changes now: tell the client what changed */
-	size_t surv = oldn;
-	if (report) {
-		surv = 0;
-		for (i = j = 0; i < f->n; i++) {
-			while (j < l.n && l.m[j].uid < f->m[i].uid) j++;
-			if (j < l.n && l.m[j].uid == f->m[i].uid) {
-				surv++;
-				if ((l.m[j].flags & ~F_RECENT) != (f->m[i].flags & ~F_RECENT))
-					put_fetchflags(s, f, surv, &l.m[j]);
-			} else {
-				put(s, "* "); putu(s, surv + 1); put(s, " EXPUNGE\r\n");
-			}
-		}
-	}
+	surv = oldn;
+	if (report && !view_merge(s, f, &l, report, &surv)) { ml_free(&l); return 0; }
 	free(f->m);
 	str_free(&f->names);
 	f->m = l.m;
 	f->n = l.n;
 	f->cap = l.cap;
 	f->names = l.names;
-	for (i = 0; i < f->n; i++) if (f->m[i].flags & F_RECENT) recent++;
+	f->ghosts = 0;
+	for (i = 0; i < f->n; i++) {
+		if (f->m[i].flags & F_RECENT) recent++;
+		if (f->m[i].gone) f->ghosts++;
+		if (f->m[i].dirty) f->dirty = 1;
+	}
 	if (report && (f->n != oldn || recent != f->recent || changed)) {
 		/* EXISTS only when messages arrived; EXPUNGE said the rest */
 		if (f->n > surv || (f->n && f->m[f->n - 1].uid > oldmax)) { put(s, "* "); putu(s, f->n); put(s, " EXISTS\r\n"); }
@@ -833,17 +1136,42 @@ int folder_sync(struct sess *s, struct folder *f, int takenew, int report)
 	}
 	f->recent = recent;
 	if (changed) { f->dirty = 1; if (uidsnew) f->uidsnew = 1; }
-	/* under the lock, with the newest index loaded: ours is the truth now */
-	save_now(f);
-	idx_remember(f);
-	folder_unlock(lk);
+	/* under the lock, with the newest index applied: ours is the truth now */
+	idx_save(f);
 	return 1;
+}
+
+int folder_sync(struct sess *s, struct folder *f, int takenew, int report)
+{
+	int lk = folder_lock(f), r;
+
+	if (lk < 0) return 0;
+	r = sync_locked(s, f, takenew, report);
+	folder_unlock(lk);
+	return r;
+}
+
+int folder_wlock(struct sess *s, struct folder *f, int takenew, int report)
+{
+	int lk = folder_lock(f);
+
+	if (lk < 0) return -1;
+	if (!sync_locked(s, f, takenew, report)) { folder_unlock(lk); return -1; }
+	return lk;
+}
+
+int folder_wunlock(struct folder *f, int lk)
+{
+	int r = idx_save(f);
+	folder_unlock(lk);
+	return r;
 }
 
 int folder_open(struct sess *s, struct folder *f, const str *imapname, const char *path)
 {
 	struct stat st;
 
+	(void)s;
 	folder_close(f);
 	str_copys(&f->path, path);
 	str_0(&f->path);
@@ -852,8 +1180,6 @@ int folder_open(struct sess *s, struct folder *f, const str *imapname, const cha
 	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode)) return 0;
 	f->curmt = f->newmt = 0;
 	f->owncurmt = f->owncheck = 0;
-	f->idxmt = 0;
-	f->idxino = f->idxsize = 0;
 	return 1;
 }
 
@@ -865,8 +1191,14 @@ void folder_close(struct folder *f)
 	str_free(&f->names);
 	str_free(&f->path);
 	str_free(&f->name);
+	str_free(&f->pend);
 	kw_free(f);
-	f->recent = 0;
+	if (f->idxfd > 0) close(f->idxfd);
+	f->idxfd = 0;
+	f->idxoff = f->idxlines = 0;
+	f->idxino = f->idxdev = 0;
+	f->idxrewrite = 0;
+	f->recent = f->ghosts = 0;
 	f->dirty = f->uidsnew = 0;
 }
 
@@ -954,7 +1286,7 @@ int msg_setflags(struct sess *s, struct folder *f, struct msg *m, uint32_t flags
 	folder_own_end(f, ok ? own : 0);
 	if (!ok) { m->flags = old; return 0; }
 	m->modseq = ++f->highestmodseq;
-	f->dirty = 1;
+	msg_dirty(f, m);
 	return 1;
 }
 
@@ -972,7 +1304,8 @@ void put_flags(struct sess *s, const struct folder *f, uint32_t flags)
 	put(s, ")");
 }
 
-/* one flag of a STORE/APPEND list; 0 when not a valid flag */
+/* one flag of a STORE/APPEND list; 0 when not a valid flag, PARSE_FLAG_LIMIT
+ * when it is a new keyword and no more can be made */
 int parse_flag(struct sess *s, struct folder *f, const char *p, size_t n, uint32_t *fl, int create)
 {
 	static const char *const names[] = { "\\Draft", "\\Flagged", "$Forwarded", "\\Answered", "\\Seen", "\\Deleted" };
@@ -989,6 +1322,8 @@ int parse_flag(struct sess *s, struct folder *f, const char *p, size_t n, uint32
 	}
 	k = folder_keyword(f, p, n, create);
 	if (k >= 0) *fl |= F_KW(k);
+	/* a keyword past the 25 letters a-y: said, never dropped in silence */
+	else if (create) return PARSE_FLAG_LIMIT;
 	return 1;
 }
 
@@ -999,26 +1334,21 @@ size_t folder_unseen(const struct folder *f)
 	return u;
 }
 
-/* the Maildir protocol: tmp/ name, write, fsync, rename into cur/ with
- * the flags, fsync the directory. name gets the base name. */
-int folder_deliver(struct sess *s, const char *dir, const char *data, size_t n,
-                   uint32_t flags, int64_t idate, str *name)
+/* the Maildir protocol, first half: a tmp/ file, written and fsynced;
+ * name gets its base name (with ,S= and ,W= sizes) */
+int folder_deliver_tmp(const char *dir, const char *data, size_t n, int64_t idate, str *name)
 {
-	str tmp = STR_ZERO, dst = STR_ZERO, id = STR_ZERO;
+	str tmp = STR_ZERO, id = STR_ZERO;
 	int fd, ok = 0;
+	size_t i, bare = 0;
 
 	if (!uniq_make(&id)) return 0;
-	{
-		size_t i, bare = 0;
-		for (i = 0; i < n; i++) if (data[i] == '\n' && (i == 0 || data[i - 1] != '\r')) bare++;
-		str_appends(&id, ",S="); str_appendu(&id, n);
-		str_appends(&id, ",W="); str_appendu(&id, n + bare);
-	}
+	for (i = 0; i < n; i++) if (data[i] == '\n' && (i == 0 || data[i - 1] != '\r')) bare++;
+	str_appends(&id, ",S="); str_appendu(&id, n);
+	str_appends(&id, ",W="); str_appendu(&id, n + bare);
 	str_copy(name, id.s, id.len);
-	str_copys(&tmp, dir); str_appends(&tmp, "tmp/"); str_append(&tmp, id.s, id.len); str_0(&tmp);
-	str_copys(&dst, dir); str_appends(&dst, "cur/"); str_append(&dst, id.s, id.len);
-	str_appends(&dst, ":2,"); flags_letters(flags & ~F_RECENT, &dst);
-	if (!str_0(&dst)) goto out;
+	str_copys(&tmp, dir); str_appends(&tmp, "tmp/"); str_append(&tmp, id.s, id.len);
+	if (!str_0(&tmp) || !str_0(name)) goto out;
 	fd = open(tmp.s, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) goto out;
 	if (!fd_writeall(fd, data, n, -1) || fsync(fd) < 0) { close(fd); unlink(tmp.s); goto out; }
@@ -1029,11 +1359,99 @@ int folder_deliver(struct sess *s, const char *dir, const char *data, size_t n,
 		futimens(fd, ts);
 	}
 	close(fd);
+	ok = 1;
+out:
+	str_free(&tmp); str_free(&id);
+	return ok;
+}
+
+/* the second half, for APPEND: under the lock, with the view made current
+ * first, rename each tmp/ file into cur/ with its flags, fsync cur/, and
+ * give the messages UIDs at once: the session knows the names it made, so
+ * cur/ is not read again, and no other session can give them UIDs between
+ * the rename and ours. All or nothing: on failure every file is removed. */
+int folder_append_tmp(struct sess *s, struct folder *f, int takenew, int report,
+                      const str *bases, const uint32_t *flags, str *uids)
+{
+	str from = STR_ZERO, to = STR_ZERO;
+	size_t j, k, done = 0, nb = 0;
+	int lk, own, ok = 0;
+
+	for (j = 0; j < bases->len; j += strlen(bases->s + j) + 1) nb++;
+	lk = folder_lock(f);
+	if (lk < 0) goto out;
+	if (!sync_locked(s, f, takenew, report)) goto out;
+	if ((unsigned long long)f->uidnext + nb > 0xffffffffULL) { errno = EOVERFLOW; goto out; }
+	own = folder_own_begin(f);
+	for (j = k = 0; j < bases->len; j += strlen(bases->s + j) + 1, k++) {
+		const char *b = bases->s + j;
+		str_copy(&from, f->path.s, f->path.len); str_appends(&from, "tmp/"); str_appends(&from, b);
+		str_copy(&to, f->path.s, f->path.len); str_appends(&to, "cur/"); str_appends(&to, b);
+		str_appends(&to, ":2,"); flags_letters(flags[k] & ~F_RECENT, &to);
+		if (!str_0(&from) || !str_0(&to) || rename(from.s, to.s) < 0) break;
+		done++;
+	}
+	if (done < nb || !fsx_syncdir_of(to.s)) {
+		int e = errno;
+		/* undo: what went into cur/, and what still waits in tmp/ */
+		for (j = k = 0; j < bases->len; j += strlen(bases->s + j) + 1, k++) {
+			const char *b = bases->s + j;
+			str_copy(&from, f->path.s, f->path.len);
+			if (k < done) {
+				str_appends(&from, "cur/"); str_appends(&from, b);
+				str_appends(&from, ":2,"); flags_letters(flags[k] & ~F_RECENT, &from);
+			} else { str_appends(&from, "tmp/"); str_appends(&from, b); }
+			if (str_0(&from)) unlink(from.s);
+		}
+		folder_own_end(f, 0);
+		errno = e;
+		goto out;
+	}
+	folder_own_end(f, own);
+	for (j = k = 0; j < bases->len; j += strlen(bases->s + j) + 1, k++) {
+		const char *b = bases->s + j;
+		struct mlist l = { f->m, f->n, f->cap, f->names };
+		struct msg *m = ml_add(&l, b, strlen(b));
+		unsigned long long w;
+		f->m = l.m; f->n = l.n; f->cap = l.cap; f->names = l.names;
+		if (!m) { errno = ENOMEM; goto out; }   /* in cur/ and durable: the next sync gives the UID */
+		m->uid = f->uidnext++;
+		m->flags = flags[k] & ~F_RECENT;
+		m->modseq = ++f->highestmodseq;
+		m->hasinfo = 1;
+		if (name_field(b, strlen(b), 'W', &w)) m->size = w;
+		msg_dirty(f, m);
+		if (uids->len) str_appendc(uids, ',');
+		str_appendu(uids, m->uid);
+	}
+	f->uidsnew = 1;
+	/* the UIDs are told to the client only once they are on disk */
+	ok = idx_save(f);
+out:
+	if (lk >= 0) folder_unlock(lk);
+	str_free(&from); str_free(&to);
+	return ok;
+}
+
+/* the Maildir protocol: tmp/ name, write, fsync, rename into cur/ with
+ * the flags, fsync the directory. name gets the base name. */
+int folder_deliver(struct sess *s, const char *dir, const char *data, size_t n,
+                   uint32_t flags, int64_t idate, str *name)
+{
+	str tmp = STR_ZERO, dst = STR_ZERO;
+	int ok = 0;
+
+	(void)s;
+	if (!folder_deliver_tmp(dir, data, n, idate, name)) return 0;
+	str_copys(&tmp, dir); str_appends(&tmp, "tmp/"); str_append(&tmp, name->s, name->len); str_0(&tmp);
+	str_copys(&dst, dir); str_appends(&dst, "cur/"); str_append(&dst, name->s, name->len);
+	str_appends(&dst, ":2,"); flags_letters(flags & ~F_RECENT, &dst);
+	if (!str_0(&dst)) { unlink(tmp.s); goto out; }
 	if (rename(tmp.s, dst.s) < 0) { unlink(tmp.s); goto out; }
 	str_copys(&tmp, dir); str_appends(&tmp, "cur"); str_0(&tmp);
 	fsx_syncdir(tmp.s);
 	ok = 1;
 out:
-	str_free(&tmp); str_free(&dst); str_free(&id);
+	str_free(&tmp); str_free(&dst);
 	return ok;
 }

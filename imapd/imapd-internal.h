@@ -30,6 +30,7 @@
 #define IMAP_NAME_MAX         250        /* mailbox name bytes: "." + name is one file name (255) */
 #define IMAP_SUBS_MAX        5000        /* subscribed names (LIST is quadratic in them) */
 #define IMAP_KEYWORDS          25        /* a-y in file names: 6 + 25 + Recent = 32 bits */
+#define PARSE_FLAG_LIMIT        2        /* parse_flag: a new keyword past IMAP_KEYWORDS */
 #define IMAP_EXIT_FATAL       100        /* mailbox mode: not 1 or 111, see preauth.c */
 
 enum { T_END, T_ATOM, T_STRING, T_LP, T_RP };
@@ -72,6 +73,10 @@ struct msg {
 	uint8_t hasinfo;    /* the file name has a ":2," part */
 	uint8_t seen;       /* scratch during a directory scan */
 	uint8_t claimed;    /* still in new/, but its \Recent went to a session already */
+	uint8_t dirty;      /* its index record must be appended */
+	uint8_t gone;       /* expunged by another session, not yet reported (a ghost:
+	                     * RFC 9051 7.4.1 forbids EXPUNGE during non-UID FETCH,
+	                     * STORE and SEARCH); 2: a tombstone while applying records */
 };
 
 struct folder {
@@ -85,9 +90,17 @@ struct folder {
 	char *kw[IMAP_KEYWORDS];
 	size_t nkw;
 	long long curmt, newmt;     /* directory mtimes (ns) the index matches */
-	long long idxmt; unsigned long long idxino, idxsize;
+	/* facteur-uidlist, kept open while selected: its inode cannot be
+	 * reused while we hold it, so "same inode" means "same file" */
+	int idxfd;          /* 0: none (descriptor 0 is the client) */
+	unsigned long long idxino, idxdev;
+	unsigned long long idxoff;    /* bytes of it applied to the view (ends at a newline) */
+	unsigned long long idxlines;  /* record lines in it: compaction when far above n */
+	int idxrewrite;     /* the next save writes it whole */
+	str pend;           /* records waiting to be appended ("X uid" expunges) */
 	int dirty;          /* index must be written */
 	int uidsnew;        /* ... and fsynced: UIDs were assigned */
+	size_t ghosts;      /* messages with gone set */
 	size_t recent;
 	/* cur/ mtime right after this session's own renames or unlinks there,
 	 * when the view was current before them, and when it was read (ns):
@@ -159,6 +172,9 @@ int access_plaintextauth(void);
 int mbox_name_ok(struct sess *s, const char *name, size_t n, str *imapname);
 int mbox_path(struct sess *s, const str *imapname, str *path);
 int folder_open(struct sess *s, struct folder *f, const str *imapname, const char *path);
+/* report: 0 silent (SELECT), 1 EXISTS, EXPUNGE and FETCH FLAGS, 2 the same
+ * without EXPUNGE (non-UID FETCH, STORE, SEARCH: expunged messages stay
+ * in the view as ghosts until a command that may report them) */
 int folder_sync(struct sess *s, struct folder *f, int takenew, int report);
 void folder_close(struct folder *f);
 int folder_save(struct folder *f);          /* takes the lock */
@@ -173,6 +189,21 @@ void put_flags(struct sess *s, const struct folder *f, uint32_t flags);
 int parse_flag(struct sess *s, struct folder *f, const char *p, size_t n, uint32_t *fl, int create);
 size_t folder_unseen(const struct folder *f);
 int folder_lock(const struct folder *f);
+void msg_dirty(struct folder *f, struct msg *m);   /* its index line must be written */
+/* around changes outside folder_sync (STORE, EXPUNGE, \Seen set by
+ * FETCH): wlock takes the lock and syncs (takenew, report as for
+ * folder_sync), so that the view holds what other sessions wrote and the
+ * MODSEQs given next are above theirs; wunlock writes what changed and
+ * unlocks. -1: no lock (nothing done) */
+int folder_wlock(struct sess *s, struct folder *f, int takenew, int report);
+int folder_wunlock(struct folder *f, int lk);
+/* APPEND into f: under the lock, after a sync (takenew, report as for
+ * folder_sync), rename each tmp/ file named in bases (NUL-separated base
+ * names from folder_deliver_tmp) into cur/ with flags[k] and give it a
+ * UID without reading cur/ again; uids gets "u1,u2,..." */
+int folder_append_tmp(struct sess *s, struct folder *f, int takenew, int report,
+                      const str *bases, const uint32_t *flags, str *uids);
+int folder_deliver_tmp(const char *dir, const char *data, size_t n, int64_t idate, str *name);
 /* around the session's own renames or unlinks in cur/: begin says whether
  * the view was current before them, end records the result, so that the
  * next sync need not read cur/ again */

@@ -82,9 +82,8 @@ void mailbox_greet(struct sess *s, const char *tag)
 
 int sess_sync(struct sess *s, int expunges_ok)
 {
-	(void)expunges_ok;
 	if (s->state != S_SELECTED) return 1;
-	return folder_sync(s, &s->f, !s->readonly, 1);
+	return folder_sync(s, &s->f, !s->readonly, expunges_ok ? 1 : 2);
 }
 
 static void ok_sync(struct sess *s, const char *text)
@@ -151,13 +150,25 @@ static void cmd_select(struct sess *s, int readonly)
 		if (t->type != T_RP) { bad(s, "bad SELECT parameters"); goto out; }
 	}
 	if (!tok_end(s)) { bad(s, "extra arguments"); goto out; }
-	do_unselect(s, 1);
-	if (!isdir(path.s) || !folder_open(s, &s->f, &name, path.s)) {
-		folder_close(&s->f);
-		reply(s, "NO", "[NONEXISTENT] no such mailbox");
-		goto out;
+	if (s->state == S_SELECTED && !s->f.ghosts && str_equals(&s->f.name, name.s) && isdir(path.s) &&
+	    s->f.path.len == path.len && memcmp(s->f.path.s, path.s, path.len) == 0) {
+		/* the same mailbox again (clients do it to see news): the view is
+		 * kept and brought up to date, not read again from the index */
+		free(s->saved);
+		s->saved = 0;
+		s->nsaved = 0;
+		folder_save(&s->f);
+		put(s, "* OK [CLOSED] previous mailbox closed\r\n");
+	} else {
+		do_unselect(s, 1);
+		if (!isdir(path.s) || !folder_open(s, &s->f, &name, path.s)) {
+			folder_close(&s->f);
+			reply(s, "NO", "[NONEXISTENT] no such mailbox");
+			goto out;
+		}
 	}
 	s->readonly = readonly;
+	s->state = S_AUTH;
 	if (!folder_sync(s, &s->f, !readonly, 0)) {
 		folder_close(&s->f);
 		reply(s, "NO", "[UNAVAILABLE] unable to read the mailbox");
@@ -168,7 +179,10 @@ static void cmd_select(struct sess *s, int readonly)
 	for (i = 0; i < s->f.nkw; i++) { put(s, " "); put(s, s->f.kw[i]); }
 	put(s, ")\r\n* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded");
 	for (i = 0; i < s->f.nkw; i++) { put(s, " "); put(s, s->f.kw[i]); }
-	put(s, readonly ? ")] read-only\r\n" : " \\*)] flags permitted\r\n");
+	/* \\* only while a new keyword can still get one of the letters a-y;
+	 * past IMAP_KEYWORDS a STORE of a new one gets NO [LIMIT] */
+	if (readonly) put(s, ")] read-only\r\n");
+	else put(s, s->f.nkw < IMAP_KEYWORDS ? " \\*)] flags permitted\r\n" : ")] flags permitted; no new keywords\r\n");
 	put(s, "* "); putu(s, s->f.n); put(s, " EXISTS\r\n");
 	if (!s->rev2) { put(s, "* "); putu(s, s->f.recent); put(s, " RECENT\r\n"); }
 	for (i = 0; i < s->f.n; i++) if (!(s->f.m[i].flags & F_SEEN)) { first_unseen = i + 1; break; }
@@ -427,18 +441,14 @@ static int lcmp(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
-static int list_add(struct lentry **l, size_t *n, size_t *cap, const char *name, size_t len, int exists)
+#define LIST_ENTRIES_MAX 200000   /* names, implied parents and subscriptions */
+
+static int list_add(struct lentry **l, size_t *n, size_t *cap, const char *name, size_t len, int exists, int sub)
 {
-	size_t i;
-	for (i = 0; i < *n; i++)
-		if (strlen((*l)[i].name) == len && memcmp((*l)[i].name, name, len) == 0) {
-			if (exists) (*l)[i].exists = 1;
-			return 1;
-		}
 	if (*n == *cap) {
 		size_t nc = *cap ? *cap * 2 : 32;
 		struct lentry *nl;
-		if (nc > 100000) return 0;
+		if (nc > LIST_ENTRIES_MAX) return 0;
 		nl = realloc(*l, nc * sizeof *nl);
 		if (!nl) return 0;
 		*l = nl;
@@ -448,26 +458,49 @@ static int list_add(struct lentry **l, size_t *n, size_t *cap, const char *name,
 	if (!(*l)[*n].name) return 0;
 	(*l)[*n].exists = exists;
 	(*l)[*n].children = 0;
-	(*l)[*n].sub = 0;
+	(*l)[*n].sub = sub;
 	(*l)[*n].subchild = 0;
 	(*n)++;
 	return 1;
 }
 
-/* every mailbox: INBOX, the dot-directories, their implied parents */
+static int lnamecmp(const void *a, const void *b)
+{
+	return strcmp(((const struct lentry *)a)->name, ((const struct lentry *)b)->name);
+}
+
+static struct lentry *list_find(struct lentry *l, size_t n, const char *name, size_t len)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strncmp(l[mid].name, name, len);
+		if (c == 0 && l[mid].name[len]) c = 1;
+		if (c < 0) lo = mid + 1;
+		else if (c > 0) hi = mid;
+		else return &l[mid];
+	}
+	return 0;
+}
+
+/* every mailbox: INBOX, the dot-directories, their implied parents, the
+ * subscribed names. Not by comparing every name with every other (it was
+ * quadratic in the number of folders): all names go in, are sorted, equal
+ * ones merged; then each name marks its parents, found by binary search. */
 static size_t list_all(struct sess *s, struct lentry **out)
 {
 	struct lentry *l = 0;
-	size_t n = 0, cap = 0, i, j;
+	size_t n = 0, cap = 0, i, j, k;
 	DIR *dir = opendir(s->maildir.s);
 	struct dirent *de;
 	str subs = STR_ZERO;
 
-	list_add(&l, &n, &cap, "INBOX", 5, 1);
+	list_add(&l, &n, &cap, "INBOX", 5, 1, 0);
 	if (dir) {
 		while ((de = readdir(dir))) {
 			const char *nm = de->d_name;
-			size_t len = strlen(nm), k;
+			size_t len = strlen(nm);
 			str p = STR_ZERO, chk = STR_ZERO;
 			int ok;
 			/* only directories; ".qmail", index files and the like are not mailboxes */
@@ -483,8 +516,8 @@ static size_t list_all(struct sess *s, struct lentry **out)
 			str_free(&p); str_free(&chk);
 			if (!ok) continue;
 			for (k = 1; k < len; k++)
-				if (nm[k] == '.') list_add(&l, &n, &cap, nm + 1, k - 1, 0);
-			list_add(&l, &n, &cap, nm + 1, len - 1, 1);
+				if (nm[k] == '.') list_add(&l, &n, &cap, nm + 1, k - 1, 0, 0);
+			list_add(&l, &n, &cap, nm + 1, len - 1, 1, 0);
 		}
 		closedir(dir);
 	}
@@ -494,22 +527,29 @@ static size_t list_all(struct sess *s, struct lentry **out)
 	for (i = 0, j = 0; i < subs.len && j < IMAP_SUBS_MAX; j++) {
 		const char *nl = memchr(subs.s + i, '\n', subs.len - i);
 		size_t len = nl ? (size_t)(nl - subs.s) - i : subs.len - i;
-		if (len && len <= IMAP_NAME_MAX) list_add(&l, &n, &cap, subs.s + i, len, 0);
+		if (len && len <= IMAP_NAME_MAX && !memchr(subs.s + i, 0, len)) list_add(&l, &n, &cap, subs.s + i, len, 0, 1);
 		i += len + 1;
 	}
-	for (i = 0; i < n; i++) {
-		size_t li = strlen(l[i].name);
-		l[i].sub = str_list_has_sep(&subs, '\n', l[i].name, li);
-	}
-	for (i = 0; i < n; i++) {
-		size_t li = strlen(l[i].name);
-		for (j = 0; j < n; j++)
-			if (strlen(l[j].name) > li + 1 && strncmp(l[j].name, l[i].name, li) == 0 && l[j].name[li] == '.') {
-				if (l[j].exists) l[i].children = 1;
-				if (l[j].sub) l[i].subchild = 1;
-			}
-	}
 	str_free(&subs);
+	if (!n) { *out = l; return 0; }
+	qsort(l, n, sizeof *l, lnamecmp);
+	for (i = 1, j = 0; i < n; i++) {
+		if (strcmp(l[i].name, l[j].name) == 0) {
+			l[j].exists |= l[i].exists;
+			l[j].sub |= l[i].sub;
+			free(l[i].name);
+		} else l[++j] = l[i];
+	}
+	n = j + 1;
+	for (i = 0; i < n; i++) {
+		if (!l[i].exists && !l[i].sub) continue;
+		for (k = 1; l[i].name[k]; k++) {
+			struct lentry *par;
+			if (l[i].name[k] != '.' || !(par = list_find(l, n, l[i].name, k))) continue;
+			if (l[i].exists) par->children = 1;
+			if (l[i].sub) par->subchild = 1;
+		}
+	}
 	qsort(l, n, sizeof *l, lcmp);
 	*out = l;
 	return n;
@@ -673,8 +713,10 @@ static int status_items(struct sess *s, const char *name, const struct tok *item
 		}
 		else if (tok_is(t, "SIZE")) {
 			unsigned long long sz = 0;
-			for (k = 0; k < f->n; k++) if (msg_stat(f, &f->m[k])) sz += f->m[k].size;
-			f->dirty = 1;
+			for (k = 0; k < f->n; k++) {
+				int known = f->m[k].size != (uint64_t)-1 && f->m[k].idate >= 0;
+				if (msg_stat(f, &f->m[k])) { sz += f->m[k].size; if (!known) msg_dirty(f, &f->m[k]); }
+			}
 			put(s, "SIZE "); putu(s, sz);
 		}
 	}
@@ -776,12 +818,26 @@ void append_rollback(const char *dir, const str *bases)
 	str_free(&d); str_free(&p);
 }
 
+/* remove dir/tmp/B for every NUL-terminated base name B in bases */
+static void tmp_rollback(const char *dir, const str *bases)
+{
+	str p = STR_ZERO;
+	size_t j;
+
+	for (j = 0; j < bases->len; j += strlen(bases->s + j) + 1) {
+		str_copys(&p, dir); str_appends(&p, "tmp/"); str_appends(&p, bases->s + j);
+		if (str_0(&p)) unlink(p.s);
+	}
+	str_free(&p);
+}
+
 static void cmd_append(struct sess *s)
 {
 	str name = STR_ZERO, path = STR_ZERO, base = STR_ZERO, bases = STR_ZERO, uids = STR_ZERO;
 	struct folder tf, *f = &tf;
 	struct appmsg *am = 0;
-	size_t nam = 0, i, j;
+	uint32_t *fl = 0;
+	size_t nam = 0, i;
 	struct tok *t;
 
 	memset(&tf, 0, sizeof tf);
@@ -801,8 +857,11 @@ static void cmd_append(struct sess *s)
 		a->idate = -1;
 		if (tok_peek(s)->type == T_LP) {
 			tok_next(s);
-			while ((t = tok_next(s))->type == T_ATOM)
-				if (!parse_flag(s, f, t->p, t->n, &a->flags, 1)) { bad(s, "bad flag"); goto out; }
+			while ((t = tok_next(s))->type == T_ATOM) {
+				int pf = parse_flag(s, f, t->p, t->n, &a->flags, 1);
+				if (!pf) { bad(s, "bad flag"); goto out; }
+				if (pf == PARSE_FLAG_LIMIT) { reply(s, "NO", "[LIMIT] no more keywords can be created in this mailbox"); goto out; }
+			}
 			if (t->type != T_RP) { bad(s, "bad flag list"); goto out; }
 		}
 		t = tok_peek(s);
@@ -826,35 +885,36 @@ static void cmd_append(struct sess *s)
 		nam++;
 	}
 	if (!nam) { bad(s, "message literal expected"); goto out; }
+	fl = calloc(nam, sizeof *fl);
+	if (!fl) { reply(s, "NO", "[SERVERBUG] out of memory"); goto out; }
 	for (i = 0; i < nam; i++) {
-		if (!folder_deliver(s, f->path.s, am[i].lit->p, am[i].lit->n, am[i].flags & ~F_RECENT, am[i].idate, &base)) {
+		if (!folder_deliver_tmp(f->path.s, am[i].lit->p, am[i].lit->n, am[i].idate, &base)) {
 			int e = errno;
 			log_line("APPEND failed: ", strerror(e), (char *)0);
-			append_rollback(f->path.s, &bases);
+			tmp_rollback(f->path.s, &bases);
 			reply(s, "NO", e == ENOSPC || e == EDQUOT ? "[OVERQUOTA] disk full" : "[SERVERBUG] unable to store message");
 			goto out;
 		}
 		str_append(&bases, base.s, base.len);
 		str_appendc(&bases, 0);
+		fl[i] = am[i].flags & ~F_RECENT;
 	}
-	if (f == &s->f) folder_sync(s, f, !s->readonly, 1);
-	else folder_sync(s, f, 0, 0);
-	for (j = 0; j < bases.len; j += strlen(bases.s + j) + 1) {
-		const char *b = bases.s + j;
-		size_t bl = strlen(b);
-		for (i = f->n; i-- > 0; )
-			if (f->m[i].namelen == bl && memcmp(f->names.s + f->m[i].name, b, bl) == 0) {
-				if (uids.len) str_appendc(&uids, ',');
-				str_appendu(&uids, f->m[i].uid);
-				break;
-			}
+	/* the session knows the names it made: they get their UIDs as they
+	 * go into cur/, without reading cur/ again */
+	if (!folder_append_tmp(s, f, f == &s->f && !s->readonly, f == &s->f, &bases, fl, &uids)) {
+		int e = errno;
+		log_line("APPEND failed: ", strerror(e), (char *)0);
+		reply(s, "NO", e == ENOSPC || e == EDQUOT ? "[OVERQUOTA] disk full" : "[SERVERBUG] unable to store message");
+		goto out;
 	}
-	if (f != &s->f) sess_sync(s, 1);
+	if (f == &s->f) { put(s, "* "); putu(s, f->n); put(s, " EXISTS\r\n"); }
+	else sess_sync(s, 1);
 	put(s, c_tag(s)); put(s, " OK [APPENDUID "); putu(s, f->uidvalidity); put(s, " ");
 	putn(s, uids.s ? uids.s : "0", uids.len ? uids.len : 1);
 	put(s, "] APPEND completed\r\n");
 out:
 	free(am);
+	free(fl);
 	if (f == &tf) folder_close(&tf);
 	str_free(&name); str_free(&path); str_free(&base); str_free(&bases); str_free(&uids);
 }

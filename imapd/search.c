@@ -489,8 +489,9 @@ int search_command(struct sess *s, int uid)
 		if (nh && x.needmodseq) { put(s, " (MODSEQ "); putu(s, maxmod); put(s, ")"); }
 		put(s, "\r\n");
 	}
+	/* a non-UID SEARCH may report new messages and flags, not EXPUNGE */
+	sess_sync(s, uid);
 	folder_save(f);
-	if (uid) sess_sync(s, 1);
 	reply(s, "OK", uid ? "UID SEARCH completed" : "SEARCH completed");
 out:
 	for (i = 0; i < x.nn; i++) seqset_free(&x.n[i].set);

@@ -14,34 +14,45 @@
 #include "log.h"
 #include "scan.h"
 
-/* remove \Deleted messages (in set, when given); reports EXPUNGE unless silent */
-static void expunge(struct sess *s, const struct seqset *set, int silent)
+/* remove \Deleted messages (in set, when given); reports EXPUNGE unless
+ * silent (CLOSE). Under the lock, after a sync: the names unlinked are the
+ * newest known, and the expunge's MODSEQ is above every other session's. */
+static int expunge(struct sess *s, const struct seqset *set, int silent)
 {
 	struct folder *f = &s->f;
 	size_t i, o = 0, gone = 0;
 	str p = STR_ZERO;
-	int lk = folder_lock(f), own = folder_own_begin(f);
+	int lk = folder_wlock(s, f, !s->readonly, silent ? 0 : 1), own, failed = 0;
 
+	if (lk < 0) return 0;
+	own = folder_own_begin(f);
 	for (i = 0; i < f->n; i++) {
 		struct msg *m = &f->m[i];
 		int del = (m->flags & F_DELETED) && (!set || seqset_has(set, m->uid));
 		if (del && msg_path(f, m, &p) && (unlink(p.s) == 0 || errno == ENOENT)) {
 			if (!silent) { put(s, "* "); putu(s, i + 1 - gone); put(s, " EXPUNGE\r\n"); }
+			if (!m->gone) {
+				str_appends(&f->pend, "X ");
+				str_appendu(&f->pend, m->uid);
+				str_appendc(&f->pend, '\n');
+			}
 			gone++;
 			continue;
 		}
-		if (del) own = 0;   /* a failed unlink: let the next sync look */
+		if (del) { own = 0; failed = 1; }   /* a failed unlink: let the next sync look */
 		f->m[o++] = *m;
 	}
 	f->n = o;
+	f->ghosts = 0;
+	for (i = 0; i < f->n; i++) if (f->m[i].gone) f->ghosts++;
 	if (gone) {
 		folder_own_end(f, own);
 		f->highestmodseq++;
 		f->dirty = 1;
-		folder_save_locked(f);
 	}
-	folder_unlock(lk);
+	folder_wunlock(f, lk);
 	str_free(&p);
+	return !failed;
 }
 
 int store_command(struct sess *s, int uid)
@@ -49,7 +60,7 @@ int store_command(struct sess *s, int uid)
 	struct seqset set = { 0, 0, 0, 0 };
 	struct folder *f = &s->f;
 	struct tok *t;
-	int mode, silent = 0, paren = 0, haveunch = 0;
+	int mode, silent = 0, paren = 0, haveunch = 0, lk, failed = 0, pf;
 	uint32_t fl = 0;
 	unsigned long long unch = 0;
 	size_t i;
@@ -78,12 +89,20 @@ int store_command(struct sess *s, int uid)
 	}
 	if (tok_peek(s)->type == T_LP) { tok_next(s); paren = 1; }
 	while ((t = tok_peek(s))->type == T_ATOM) {
-		if (!parse_flag(s, f, t->p, t->n, &fl, mode >= 0 && !s->readonly)) { bad(s, "invalid flag"); goto out; }
+		pf = parse_flag(s, f, t->p, t->n, &fl, mode >= 0 && !s->readonly);
+		if (!pf) { bad(s, "invalid flag"); goto out; }
+		if (pf == PARSE_FLAG_LIMIT) { reply(s, "NO", "[LIMIT] no more keywords can be created in this mailbox"); goto out; }
 		tok_next(s);
 	}
 	if (paren && tok_next(s)->type != T_RP) { bad(s, "bad flag list"); goto out; }
 	if (!tok_end(s)) { bad(s, "extra arguments"); goto out; }
 	if (s->readonly) { reply(s, "NO", "[READ-ONLY] mailbox is read-only"); goto out; }
+	/* under the lock, the view made current first: the renames start from
+	 * the names other sessions gave, and MODSEQs stay strictly increasing
+	 * (RFC 7162 3.1); a non-UID STORE may report EXISTS and FLAGS but no
+	 * EXPUNGE (RFC 9051 7.4.1) */
+	lk = folder_wlock(s, f, 1, uid ? 1 : 2);
+	if (lk < 0) { reply(s, "NO", "[UNAVAILABLE] unable to read the mailbox"); goto out; }
 	for (i = 0; i < f->n; i++) {
 		struct msg *m = &f->m[i];
 		uint32_t nf;
@@ -94,7 +113,14 @@ int store_command(struct sess *s, int uid)
 			continue;
 		}
 		nf = mode > 0 ? m->flags | fl : mode < 0 ? m->flags & ~fl : (m->flags & F_RECENT) | fl;
-		if (nf != m->flags && !msg_setflags(s, f, m, nf)) { f->curmt = -1; continue; }
+		if (nf != m->flags && (m->gone || !msg_setflags(s, f, m, nf))) {
+			/* renamed or removed behind our back (not by an IMAP session,
+			 * whose renames the sync above knew): the flags were not
+			 * stored, and the client must not think they were */
+			if (!failed) failed = m->gone || errno == ENOENT ? 1 : 2;
+			f->curmt = -1;
+			continue;
+		}
 		if (!silent || haveunch) {
 			put(s, "* "); putu(s, i + 1); put(s, " FETCH (");
 			if (!silent) { put(s, "FLAGS "); put_flags(s, f, m->flags); }
@@ -103,8 +129,12 @@ int store_command(struct sess *s, int uid)
 			put(s, ")\r\n");
 		}
 	}
-	folder_save(f);
-	if (uid) sess_sync(s, 1);
+	folder_wunlock(f, lk);
+	if (failed) {
+		reply(s, "NO", failed == 1 ? "[EXPUNGEISSUED] some messages were changed or removed meanwhile; their flags were not stored"
+		                           : "[SERVERBUG] unable to store some flags");
+		goto out;
+	}
 	if (modified.len) {
 		str_0(&modified);
 		put(s, c_tag(s)); put(s, " OK [MODIFIED "); putn(s, modified.s, modified.len); put(s, "] conditional STORE failed\r\n");
@@ -244,10 +274,9 @@ int selected_command(struct sess *s, const char *cmd, int uid)
 		if (uid && !arg_seqset(s, 1, &set)) { seqset_free(&set); return 0; }
 		if (!tok_end(s)) { bad(s, "extra arguments"); seqset_free(&set); return 0; }
 		if (s->readonly) { reply(s, "NO", "[READ-ONLY] mailbox is read-only"); seqset_free(&set); return 0; }
-		folder_sync(s, &s->f, 1, 1);
-		expunge(s, uid ? &set : 0, 0);
+		if (!expunge(s, uid ? &set : 0, 0)) reply(s, "NO", "[EXPUNGEISSUED] some messages could not be removed");
+		else reply(s, "OK", "EXPUNGE completed");
 		seqset_free(&set);
-		reply(s, "OK", "EXPUNGE completed");
 		return 0;
 	}
 	if (strcasecmp(cmd, "FETCH") == 0) return fetch_command(s, uid);

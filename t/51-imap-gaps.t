@@ -1,0 +1,221 @@
+#!/usr/bin/env python3
+# The gaps session 1 left in facteur-imapd, each checked so that the code
+# before the fix fails it: STORE whose rename fails answers NO; a keyword
+# past the 25 that fit in file names is refused with NO [LIMIT] (and
+# PERMANENTFLAGS stops offering \*); a message sequence number on an empty
+# mailbox is BAD; non-UID FETCH, STORE and SEARCH report other sessions'
+# new messages and flags but never EXPUNGE; MODSEQs stay strictly
+# increasing when two sessions store flags in turn; LIST of many folders is
+# not quadratic. Drives facteur-imapd -m (as facteur-checkpassword runs it)
+# through pipes, two sessions at once where it matters.
+import os, re, subprocess, sys, time
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
+import ft
+
+t = ft.TAP()
+TIMEOUT = 20
+
+def mkmaildir(n=0):
+    d = os.path.join(ft.tempdir(), "Maildir")
+    for sub in ("cur", "new", "tmp"):
+        os.makedirs(os.path.join(d, sub))
+    for i in range(n):
+        with open(os.path.join(d, "cur", "17000000%02d.M%d.host:2," % (i, i)), "wb") as f:
+            f.write(b"Subject: m%d\r\nFrom: a@example.org\r\n\r\nbody %d\r\n" % (i, i))
+    own(d)
+    return d
+
+def own(d):
+    if os.geteuid() == 0:
+        import pwd
+        pw = pwd.getpwnam("facteur")
+        for root, dirs, files in os.walk(d):
+            for n in dirs + files:
+                os.lchown(os.path.join(root, n), pw.pw_uid, pw.pw_gid)
+        os.lchown(d, pw.pw_uid, pw.pw_gid)
+        os.chmod(os.path.dirname(d), 0o755)
+
+class Sess:
+    """one mailbox-mode session on pipes; cmd() returns everything up to
+    and including the tagged reply"""
+    n = 0
+
+    def __init__(self, md):
+        env = ft.env_for(md, FACTEUR_MAILDIR=md, USER="alice@example.org", FACTEUR_IMAP_TAG="a0",
+                         FACTEUR_IMAP_LOOPBACK="1")
+        self.p = subprocess.Popen([ft.bin_path("facteur-imapd"), "-m"], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+        self.buf = b""
+        self.upto(b"a0")
+
+    def upto(self, tag):
+        deadline = time.time() + TIMEOUT
+        while time.time() < deadline:
+            m = re.search(rb"(?:^|\r\n)" + re.escape(tag) + rb" (OK|NO|BAD)[^\r]*\r\n", self.buf)
+            if m:
+                out, self.buf = self.buf[:m.end()], self.buf[m.end():]
+                return out.decode("utf-8", "replace")
+            d = os.read(self.p.stdout.fileno(), 65536)
+            if not d:
+                break
+            self.buf += d
+        return self.buf.decode("utf-8", "replace") + "\n(no tagged reply)"
+
+    def cmd(self, text):
+        Sess.n += 1
+        tag = b"c%d" % Sess.n
+        data = text.encode() if isinstance(text, str) else text
+        self.p.stdin.write(tag + b" " + data + b"\r\n")
+        self.p.stdin.flush()
+        return self.upto(tag)
+
+    def close(self):
+        try:
+            self.p.stdin.write(b"z LOGOUT\r\n")
+            self.p.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.p.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+
+def tagged(out):
+    m = re.search(r"^c\d+ ((?:OK|NO|BAD).*?)\r?$", out, re.M)
+    return m.group(1) if m else out[-200:]
+
+# 1. STORE whose rename fails (here cur/ not writable) answers NO, and the
+#    flags FETCH reports afterwards are the true ones
+md = mkmaildir(2)
+a = Sess(md)
+a.cmd("SELECT INBOX")
+os.chmod(os.path.join(md, "cur"), 0o555)
+r = a.cmd("STORE 1 +FLAGS (\\Flagged)")
+os.chmod(os.path.join(md, "cur"), 0o700)
+t.like(tagged(r), "NO", "STORE whose rename fails: NO (%s)" % tagged(r))
+t.ok("\\Flagged" not in r, "and no FETCH claims the flag")
+r = a.cmd("FETCH 1 (FLAGS)")
+t.ok("\\Flagged" not in r, "FETCH FLAGS afterwards: the true flags")
+t.ok(not any("F" in n.split(":2,")[1] for n in os.listdir(os.path.join(md, "cur"))), "no file renamed")
+a.close()
+
+# 2. keywords: 25 fit (letters a-y in file names); a 26th is refused with
+#    NO [LIMIT], not dropped in silence, and PERMANENTFLAGS drops \*
+md = mkmaildir(1)
+a = Sess(md)
+r = a.cmd("SELECT INBOX")
+t.ok(re.search(r"PERMANENTFLAGS \([^)]*\\\*\)", r), "PERMANENTFLAGS offers \\* while keywords are free")
+kws = " ".join("kw%02d" % i for i in range(25))
+r = a.cmd("STORE 1 +FLAGS (%s)" % kws)
+t.like(tagged(r), "OK", "25 keywords stored")
+r = a.cmd("STORE 1 +FLAGS (kw25)")
+t.like(tagged(r), "NO [LIMIT]", "the 26th keyword: NO [LIMIT] (%s)" % tagged(r))
+r = a.cmd("FETCH 1 (FLAGS)")
+t.ok("kw24" in r and "kw25" not in r, "FETCH FLAGS: the 25, not the 26th")
+r = a.cmd("STORE 1 +FLAGS (kw03)")
+t.like(tagged(r), "OK", "a keyword that exists still works")
+r = a.cmd("APPEND INBOX (kw99) {11}\r\nSubject: x\r\n")
+t.like(tagged(r), "NO [LIMIT]", "APPEND with a new keyword past the limit: NO [LIMIT]")
+r = a.cmd("SELECT INBOX")
+t.ok(re.search(r"PERMANENTFLAGS \(", r) and not re.search(r"PERMANENTFLAGS \([^)]*\\\*\)", r),
+     "PERMANENTFLAGS without \\* once every letter is taken")
+a.close()
+
+# 3. an empty mailbox: a sequence number, "*" included, names no message:
+#    BAD; a UID set is fine
+md = mkmaildir(0)
+a = Sess(md)
+a.cmd("SELECT INBOX")
+for c in ("FETCH * (FLAGS)", "FETCH 1:* (FLAGS)", "FETCH 1 (FLAGS)", "STORE * +FLAGS (\\Seen)", "COPY * INBOX"):
+    r = a.cmd(c)
+    t.like(tagged(r), "BAD", "empty mailbox: %s is BAD" % c)
+r = a.cmd("UID FETCH 1:* (FLAGS)")
+t.like(tagged(r), "OK", "empty mailbox: UID FETCH 1:* is OK")
+r = a.cmd("SEARCH ALL")
+t.like(tagged(r), "OK", "empty mailbox: SEARCH ALL is OK")
+a.close()
+
+# 4. another session's changes reach a session that only runs non-UID
+#    FETCH, STORE and SEARCH: EXISTS and FETCH FLAGS yes, EXPUNGE not
+#    before a command that may send it (RFC 9051 7.4.1)
+md = mkmaildir(3)
+a, b = Sess(md), Sess(md)
+a.cmd("SELECT INBOX")
+b.cmd("SELECT INBOX")
+b.cmd("UID STORE 1 +FLAGS (\\Flagged)")
+b.cmd("APPEND INBOX {11}\r\nSubject: y\r\n")
+r = a.cmd("FETCH 1 (UID)")
+t.ok(re.search(r"^\* 4 EXISTS", r, re.M), "non-UID FETCH reports the new message (EXISTS)")
+t.ok(re.search(r"^\* 1 FETCH \(FLAGS \([^)]*\\Flagged", r, re.M), "non-UID FETCH reports the other session's flag")
+b.cmd("UID STORE 2 +FLAGS (\\Deleted)")
+r = b.cmd("EXPUNGE")
+t.ok(re.search(r"^\* 2 EXPUNGE", r, re.M), "the other session expunges message 2")
+b.cmd("UID STORE 3 +FLAGS (\\Answered)")
+r = a.cmd("FETCH 1:* (UID)")
+t.ok("EXPUNGE" not in r, "non-UID FETCH sends no EXPUNGE")
+t.ok(re.search(r"^\* 4 FETCH \(UID 4\)", r, re.M), "sequence numbers unchanged: 4 is still UID 4")
+t.ok(re.search(r"^\* 3 FETCH \(FLAGS \([^)]*\\Answered", r, re.M), "but flags of message 3 are reported")
+r = a.cmd("SEARCH ALL")
+t.ok("EXPUNGE" not in r and re.search(r"^\* SEARCH 1 2 3 4\r?$", r, re.M), "non-UID SEARCH: no EXPUNGE, numbers kept")
+r = a.cmd("STORE 1 +FLAGS (\\Seen)")
+t.like(tagged(r), "OK", "non-UID STORE on a kept message")
+t.ok("EXPUNGE" not in r, "non-UID STORE sends no EXPUNGE")
+r = a.cmd("STORE 2 +FLAGS (\\Seen)")
+t.like(tagged(r), "NO", "STORE on the expunged message: NO")
+r = a.cmd("NOOP")
+t.ok(re.search(r"^\* 2 EXPUNGE", r, re.M), "NOOP then reports the EXPUNGE")
+r = a.cmd("FETCH 1:* (UID)")
+t.ok(re.search(r"^\* 3 FETCH \(UID 4\)", r, re.M), "and the numbers move on")
+a.close()
+b.close()
+
+# 5. MODSEQs: two sessions storing flags in turn never give the same one
+md = mkmaildir(10)
+a, b = Sess(md), Sess(md)
+for s in (a, b):
+    s.cmd("ENABLE CONDSTORE")
+    s.cmd("SELECT INBOX")
+seen = []
+for i in range(8):
+    for s, uid in ((a, 1 + i % 5), (b, 6 + i % 5)):
+        r = s.cmd("UID STORE %d FLAGS (%s)" % (uid, "\\Seen" if i % 2 else "\\Flagged"))
+        m = re.search(r"UID %d MODSEQ \((\d+)\)" % uid, r)
+        seen.append(int(m.group(1)) if m else -1)
+t.ok(-1 not in seen, "every STORE reported a MODSEQ")
+t.is_(len(set(seen)), len(seen), "no MODSEQ given twice by the two sessions")
+t.ok(all(x < y for x, y in zip(seen, seen[1:])), "MODSEQs strictly increasing in the order given")
+r = a.cmd("NOOP")
+r = a.cmd("STATUS INBOX (HIGHESTMODSEQ)")
+m = re.search(r"HIGHESTMODSEQ (\d+)", r)
+t.ok(m and int(m.group(1)) >= max(seen), "HIGHESTMODSEQ at least the last one given")
+a.close()
+b.close()
+
+# 6. LIST over many folders is not quadratic in their number
+md = mkmaildir(0)
+NF = 30000
+for i in range(NF):
+    os.mkdir(os.path.join(md, ".f%05d" % i))
+    if i % 10 == 0:
+        os.mkdir(os.path.join(md, ".f%05d.sub" % i))
+with open(os.path.join(md, "subscriptions"), "w") as f:
+    for i in range(0, 4000):
+        f.write("f%05d\n" % (i * 7))
+own(md)
+a = Sess(md)
+t0 = time.time()
+r = a.cmd('LIST "" "*"')
+dt = time.time() - t0
+t.like(tagged(r), "OK", "LIST of %d folders" % (NF + NF // 10))
+# and INBOX, and the five special-use folders made at the first login
+t.is_(len(re.findall(r"^\* LIST ", r, re.M)), NF + NF // 10 + 6, "every folder listed, and INBOX")
+t.ok(re.search(r'^\* LIST \(\\HasChildren\) "\." "f00010"\r?$', r, re.M), "a parent has \\HasChildren")
+t.ok(re.search(r'^\* LIST \(\\HasNoChildren\) "\." "f00011"\r?$', r, re.M), "a leaf has \\HasNoChildren")
+t.ok(dt < 5.0, "in %.2f s (under 5 s; the quadratic pass took 8 s here)" % dt)
+t0 = time.time()
+r = a.cmd('LIST (SUBSCRIBED) "" "*"')
+dt = time.time() - t0
+t.is_(len(re.findall(r"^\* LIST ", r, re.M)), 4000, "LIST (SUBSCRIBED): the 4000 subscriptions")
+t.ok(dt < 5.0, "in %.2f s" % dt)
+a.close()
