@@ -219,3 +219,54 @@ dt = time.time() - t0
 t.is_(len(re.findall(r"^\* LIST ", r, re.M)), 4000, "LIST (SUBSCRIBED): the 4000 subscriptions")
 t.ok(dt < 5.0, "in %.2f s" % dt)
 a.close()
+
+# 7. the index is appended to, not rewritten at every change: half a line
+#    left by a crash is ignored and cut off by the next writer; the file is
+#    compacted once the appended lines pass twice the messages plus 4096;
+#    another session reads only what was appended
+md = mkmaildir(5)
+a = Sess(md)
+a.cmd("SELECT INBOX")
+a.close()
+idx = os.path.join(md, "facteur-uidlist")
+with open(idx, "rb") as f:
+    before = f.read()
+t.ok(before.startswith(b"FACTEURIDX1 ") and before.endswith(b"\n"), "index written")
+with open(idx, "ab") as f:
+    f.write(b"3 99 - - 2 ci 1700000002.M2.ho")      # a crash in mid-append
+a = Sess(md)
+r = a.cmd("SELECT INBOX")
+t.ok(re.search(r"^\* 5 EXISTS", r, re.M), "half a line at the end: the index still reads")
+r = a.cmd("FETCH 3 (FLAGS)")
+t.ok(re.search(r"^\* 3 FETCH \(FLAGS \(\)\)", r, re.M), "and the half line is not applied")
+r = a.cmd("UID STORE 4 +FLAGS (\\Answered)")
+t.like(tagged(r), "OK", "a STORE after it")
+with open(idx, "rb") as f:
+    after = f.read()
+t.ok(b"1700000002.M2.ho\n" not in after and b"1700000002.M2.ho3" not in after and after.endswith(b"\n"),
+     "the next writer cut the half line off before appending")
+b = Sess(md)
+r = b.cmd("FETCH 1:* (FLAGS)")
+b.cmd("SELECT INBOX")
+r = b.cmd("FETCH 4 (FLAGS)")
+t.ok("\\Answered" in r, "a new session reads the appended line")
+n0 = len(open(idx, "rb").read().splitlines())
+script = "".join("c UID STORE %d %sFLAGS (\\Flagged)\r\n" % (1 + i % 5, "+" if i % 2 == 0 else "-") for i in range(2200))
+for line in script.splitlines(True):
+    a.p.stdin.write(line.encode())
+r = a.cmd("NOOP")
+lines = open(idx, "rb").read().splitlines()
+t.ok(len(lines) < 2200, "compacted after 4400 appended lines: %d lines now (were %d, then growing)" % (len(lines), n0))
+t.ok(lines[0].startswith(b"FACTEURIDX1 ") and sum(1 for ln in lines if ln.startswith(b"FACTEURIDX1 ")) <= len(lines) - 5,
+     "a header, then the five messages")
+r = b.cmd("FETCH 1:* (FLAGS)")
+c = Sess(md)
+c.cmd("SELECT INBOX")
+r2 = c.cmd("FETCH 1:* (FLAGS)")
+# the last word on each message: a FETCH answers from the view, then the
+# sync after it reports what changed meanwhile
+fl = lambda x: sorted(dict(re.findall(r"^\* (\d) FETCH \(FLAGS \(([^)]*)\)", x, re.M)).items())
+t.is_(fl(r2), fl(a.cmd("FETCH 1:* (FLAGS)")), "a new session, after the compaction, sees the flags the writer has")
+t.is_(fl(r), fl(r2), "and so does a session that had the old file open")
+for s in (a, b, c):
+    s.close()
