@@ -400,6 +400,54 @@ static int rcmp(const void *a, const void *b)
 	return x->lo < y->lo ? -1 : x->lo > y->lo;
 }
 
+/* one expunged message: RFC 7162 3.2.10, once QRESYNC is enabled
+ * VANISHED replaces EXPUNGE */
+void put_expunge(struct sess *s, size_t seq, uint32_t uid)
+{
+	if (s->qresync) { put(s, "* VANISHED "); putu(s, uid); }
+	else { put(s, "* "); putu(s, seq); put(s, " EXPUNGE"); }
+	put(s, "\r\n");
+}
+
+/* "* VANISHED (EARLIER)" with the UIDs of known (every UID below UIDNEXT
+ * when known is 0) that are not in the view. The index keeps no history of
+ * expunges, so UIDs that were never given can be among them: RFC 7162
+ * 3.2.5.2 and 3.2.6 let the server name UIDs the client never had. Ranges
+ * come out compressed, so the answer stays in proportion to the gaps. */
+void put_vanished_earlier(struct sess *s, const struct folder *f, const struct seqset *known)
+{
+	struct range all;
+	const struct range *r = known ? known->r : &all;
+	size_t nr = known ? known->n : 1, i, k;
+	int any = 0;
+
+	if (f->uidnext <= 1) return;
+	all.lo = 1;
+	all.hi = f->uidnext - 1;
+	for (i = 0; i < nr; i++) {
+		uint64_t at = r[i].lo, hi = r[i].hi, lo, h;
+		if (hi >= f->uidnext) hi = f->uidnext - 1;
+		if (!at) at = 1;
+		if (at > hi) continue;
+		for (lo = 0, h = f->n; lo < h; ) {       /* the first UID >= at */
+			uint64_t mid = lo + (h - lo) / 2;
+			if (f->m[mid].uid < at) lo = mid + 1; else h = mid;
+		}
+		for (k = (size_t)lo; at <= hi; k++) {
+			uint64_t next = k < f->n ? f->m[k].uid : hi + 1;
+			if (next > hi + 1) next = hi + 1;
+			if (next > at) {
+				put(s, any ? "," : "* VANISHED (EARLIER) ");
+				putu(s, at);
+				if (next - 1 > at) { put(s, ":"); putu(s, next - 1); }
+				any = 1;
+			}
+			at = next + 1;
+		}
+	}
+	if (any) put(s, "\r\n");
+}
+
 void seqset_resolve(struct seqset *set, uint32_t max)
 {
 	size_t i, o = 0;

@@ -440,7 +440,7 @@ int fetch_command(struct sess *s, int uid)
 	struct fitem items[FETCH_ITEMS_MAX];
 	size_t n = 0, i, k;
 	struct tok *t;
-	int needfile = 0, needmime = 0, failed = 0, setseen = 0, lk = -1, hdronly = 1;
+	int needfile = 0, needmime = 0, failed = 0, setseen = 0, lk = -1, hdronly = 1, vanished = 0;
 	size_t hdrlen = 0;
 	unsigned long long changedsince = 0;
 	int havechanged = 0;
@@ -467,12 +467,18 @@ int fetch_command(struct sess *s, int uid)
 				if (t->type != T_ATOM || scan_ulong(t->p, t->n, &changedsince) != t->n || !t->n) { bad(s, "bad CHANGEDSINCE"); goto out; }
 				havechanged = 1;
 				s->condstore = 1;
-			} else if (tok_is(t, "VANISHED")) { bad(s, "QRESYNC not enabled"); goto out; }
+			} else if (tok_is(t, "VANISHED")) {
+				/* RFC 7162 3.2.6: UID FETCH only, QRESYNC enabled */
+				if (!uid || !s->qresync) { bad(s, uid ? "QRESYNC not enabled" : "VANISHED needs UID FETCH"); goto out; }
+				vanished = 1;
+			}
 			else { bad(s, "unknown FETCH modifier"); goto out; }
 		}
 		if (t->type != T_RP) { bad(s, "bad FETCH modifiers"); goto out; }
 	}
 	if (!tok_end(s)) { bad(s, "extra arguments"); goto out; }
+	if (vanished && !havechanged) { bad(s, "VANISHED needs CHANGEDSINCE"); goto out; }
+	if (vanished && !set.searchres) put_vanished_earlier(s, f, &set);
 	if (uid && !havechanged) { for (k = 0; k < n && items[k].kind != I_UID; k++) {} if (k == n) add_item(items, &n, I_UID); }
 	if (s->condstore || havechanged) { for (k = 0; k < n && items[k].kind != I_MODSEQ; k++) {} if (k == n) add_item(items, &n, I_MODSEQ); }
 	if (havechanged && uid) { for (k = 0; k < n && items[k].kind != I_UID; k++) {} if (k == n) add_item(items, &n, I_UID); }

@@ -1028,7 +1028,7 @@ static int view_merge(struct sess *s, struct folder *f, struct mlist *l, int rep
 			if ((l->m[j].flags & ~F_RECENT) != (f->m[i].flags & ~F_RECENT))
 				put_fetchflags(s, f, *surv, &l->m[j]);
 		} else {
-			put(s, "* "); putu(s, *surv + 1); put(s, " EXPUNGE\r\n");
+			put_expunge(s, *surv + 1, f->m[i].uid);
 		}
 	}
 	return 1;

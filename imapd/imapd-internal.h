@@ -151,6 +151,7 @@ void reply(struct sess *s, const char *status, const char *text); /* tagged */
 void bad(struct sess *s, const char *text);
 const char *c_tag(struct sess *s);
 void capability_list(struct sess *s);
+void put_expunge(struct sess *s, size_t seq, uint32_t uid);   /* EXPUNGE, or VANISHED (QRESYNC) */
 
 /* sequence sets */
 struct range { uint32_t lo, hi; };
@@ -160,6 +161,9 @@ int seqset_parse(const char *p, size_t n, struct seqset *set);
 void seqset_resolve(struct seqset *set, uint32_t max);
 int seqset_has(const struct seqset *set, uint32_t v);
 void seqset_free(struct seqset *set);
+/* RFC 7162: "* VANISHED (EARLIER)" for the UIDs of known (resolved; 0: all
+ * below UIDNEXT) not in the view */
+void put_vanished_earlier(struct sess *s, const struct folder *f, const struct seqset *known);
 /* "$": the saved search result as UIDs (uid) or sequence numbers; 1 ok */
 int seqset_saved(struct sess *s, struct seqset *set, int uid);
 

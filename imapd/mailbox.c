@@ -134,17 +134,56 @@ static void do_unselect(struct sess *s, int closed_code)
 	if (closed_code) put(s, "* OK [CLOSED] previous mailbox closed\r\n");
 }
 
+/* SELECT's QRESYNC parameter (RFC 7162 3.2.5):
+ * (uidvalidity modseq [known-uids [(seq-set uid-set)]]); the
+ * sequence match data is an optimisation the answer does not need */
+static int qresync_param(struct sess *s, unsigned long long *uv, unsigned long long *ms, struct seqset *known, int *haveknown)
+{
+	struct tok *t;
+
+	if (tok_next(s)->type != T_LP) return 0;
+	t = tok_next(s);
+	if (t->type != T_ATOM || !t->n || scan_ulong(t->p, t->n, uv) != t->n || !*uv || *uv > 0xffffffffULL) return 0;
+	t = tok_next(s);
+	if (t->type != T_ATOM || !t->n || scan_ulong(t->p, t->n, ms) != t->n || !*ms) return 0;
+	t = tok_next(s);
+	if (t->type == T_ATOM) {
+		if (!seqset_parse(t->p, t->n, known) || known->searchres) return 0;
+		*haveknown = 1;
+		t = tok_next(s);
+		if (t->type == T_LP) {
+			struct tok *a = tok_next(s), *b = tok_next(s);
+			struct seqset x = { 0, 0, 0, 0 }, y = { 0, 0, 0, 0 };
+			int ok = a->type == T_ATOM && b->type == T_ATOM && seqset_parse(a->p, a->n, &x) &&
+			         seqset_parse(b->p, b->n, &y) && !x.searchres && !y.searchres && tok_next(s)->type == T_RP;
+			seqset_free(&x);
+			seqset_free(&y);
+			if (!ok) return 0;
+			t = tok_next(s);
+		}
+	}
+	return t->type == T_RP;
+}
+
 static void cmd_select(struct sess *s, int readonly)
 {
 	str name = STR_ZERO, path = STR_ZERO;
 	size_t i, first_unseen = 0;
 	struct tok *t;
+	int qr = 0, haveknown = 0;
+	unsigned long long qruv = 0, qrms = 0;
+	struct seqset known = { 0, 0, 0, 0 };
 
 	if (!arg_mailbox(s, &name, &path)) goto out;
 	if (tok_peek(s)->type == T_LP) {
 		tok_next(s);
 		while ((t = tok_next(s))->type == T_ATOM) {
 			if (tok_is(t, "CONDSTORE")) s->condstore = 1;
+			else if (tok_is(t, "QRESYNC") && !qr) {
+				if (!s->qresync) { bad(s, "QRESYNC not enabled"); goto out; }
+				if (!qresync_param(s, &qruv, &qrms, &known, &haveknown)) { bad(s, "bad QRESYNC parameter"); goto out; }
+				qr = 1;
+			}
 			else { bad(s, "unknown SELECT parameter"); goto out; }
 		}
 		if (t->type != T_RP) { bad(s, "bad SELECT parameters"); goto out; }
@@ -191,8 +230,22 @@ static void cmd_select(struct sess *s, int readonly)
 	put(s, "* OK [UIDNEXT "); putu(s, s->f.uidnext); put(s, "] predicted next UID\r\n");
 	put(s, "* OK [HIGHESTMODSEQ "); putu(s, s->f.highestmodseq); put(s, "] highest\r\n");
 	if (s->rev2) { put(s, "* LIST () \".\" "); putq(s, name.s, name.len); put(s, "\r\n"); }
+	/* RFC 7162 3.2.5.2: what the client missed since its MODSEQ, when its
+	 * UIDVALIDITY is still ours */
+	if (qr && qruv == s->f.uidvalidity) {
+		struct folder *f = &s->f;
+		if (haveknown) seqset_resolve(&known, f->n ? f->m[f->n - 1].uid : 0);
+		put_vanished_earlier(s, f, haveknown ? &known : 0);
+		for (i = 0; i < f->n; i++) {
+			if (f->m[i].modseq <= qrms || (haveknown && !seqset_has(&known, f->m[i].uid))) continue;
+			put(s, "* "); putu(s, i + 1); put(s, " FETCH (UID "); putu(s, f->m[i].uid);
+			put(s, " FLAGS "); put_flags(s, f, f->m[i].flags);
+			put(s, " MODSEQ ("); putu(s, f->m[i].modseq); put(s, "))\r\n");
+		}
+	}
 	reply(s, "OK", readonly ? "[READ-ONLY] EXAMINE completed" : "[READ-WRITE] SELECT completed");
 out:
+	seqset_free(&known);
 	str_free(&name); str_free(&path);
 }
 
@@ -929,6 +982,8 @@ static void cmd_enable(struct sess *s)
 		if (tok_is(t, "CONDSTORE") && !s->condstore) { s->condstore = 1; str_appends(&en, " CONDSTORE"); }
 		else if (tok_is(t, "UTF8=ACCEPT") && !s->utf8) { s->utf8 = 1; str_appends(&en, " UTF8=ACCEPT"); }
 		else if (tok_is(t, "IMAP4rev2") && !s->rev2) { s->rev2 = 1; str_appends(&en, " IMAP4rev2"); }
+		/* RFC 7162 3.2.3: QRESYNC implies CONDSTORE */
+		else if (tok_is(t, "QRESYNC") && !s->qresync) { s->qresync = s->condstore = 1; str_appends(&en, " QRESYNC"); }
 	}
 	put(s, "* ENABLED");
 	if (en.len) putn(s, en.s, en.len);

@@ -30,7 +30,7 @@ static int expunge(struct sess *s, const struct seqset *set, int silent)
 		struct msg *m = &f->m[i];
 		int del = (m->flags & F_DELETED) && (!set || seqset_has(set, m->uid));
 		if (del && msg_path(f, m, &p) && (unlink(p.s) == 0 || errno == ENOENT)) {
-			if (!silent) { put(s, "* "); putu(s, i + 1 - gone); put(s, " EXPUNGE\r\n"); }
+			if (!silent) put_expunge(s, i + 1 - gone, m->uid);
 			if (!m->gone) {
 				str_appends(&f->pend, "X ");
 				str_appendu(&f->pend, m->uid);

@@ -7,7 +7,8 @@
 # new messages and flags but never EXPUNGE; MODSEQs stay strictly
 # increasing when two sessions store flags in turn; LIST of many folders is
 # not quadratic. Drives facteur-imapd -m (as facteur-checkpassword runs it)
-# through pipes, two sessions at once where it matters.
+# through pipes, two sessions at once where it matters. Also: the index
+# appended to (half lines from a crash, compaction), and QRESYNC.
 import os, re, subprocess, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 import ft
@@ -270,3 +271,58 @@ t.is_(fl(r2), fl(a.cmd("FETCH 1:* (FLAGS)")), "a new session, after the compacti
 t.is_(fl(r), fl(r2), "and so does a session that had the old file open")
 for s in (a, b, c):
     s.close()
+
+# 8. QRESYNC (RFC 7162): VANISHED instead of EXPUNGE once enabled; SELECT
+#    (QRESYNC ...) and UID FETCH (CHANGEDSINCE n VANISHED) tell a client
+#    what it missed since its MODSEQ
+md = mkmaildir(6)
+a = Sess(md)
+r = a.cmd("CAPABILITY")
+t.ok(re.search(r"^\* CAPABILITY .*\bQRESYNC\b", r, re.M), "QRESYNC in CAPABILITY")
+r = a.cmd("SELECT INBOX (QRESYNC (1 1))")
+t.like(tagged(r), "BAD", "SELECT (QRESYNC ...) before ENABLE QRESYNC: BAD")
+r = a.cmd("ENABLE QRESYNC")
+t.ok(re.search(r"^\* ENABLED QRESYNC", r, re.M), "ENABLE QRESYNC")
+r = a.cmd("SELECT INBOX")
+uv = int(re.search(r"UIDVALIDITY (\d+)", r).group(1))
+hms0 = int(re.search(r"HIGHESTMODSEQ (\d+)", r).group(1))
+r = a.cmd("UID STORE 2 +FLAGS (\\Flagged)")
+m1 = int(re.search(r"UID 2 MODSEQ \((\d+)\)", r).group(1))
+a.cmd("UID STORE 3:4 +FLAGS (\\Deleted)")
+r = a.cmd("EXPUNGE")
+t.ok(re.search(r"^\* VANISHED 3\r?$", r, re.M) and re.search(r"^\* VANISHED 4\r?$", r, re.M),
+     "EXPUNGE answers VANISHED")
+t.ok(not re.search(r"^\* \d+ EXPUNGE", r, re.M), "and no EXPUNGE response")
+b = Sess(md)
+b.cmd("ENABLE QRESYNC")
+r = b.cmd("SELECT INBOX (QRESYNC (%d %d))" % (uv, hms0))
+t.like(tagged(r), "OK", "SELECT INBOX (QRESYNC (uidvalidity modseq))")
+t.ok(re.search(r"^\* VANISHED \(EARLIER\) 3:4\r?$", r, re.M), "VANISHED (EARLIER) 3:4")
+t.ok(re.search(r"^\* 2 FETCH \(UID 2 FLAGS \(\\Flagged\) MODSEQ \(%d\)\)" % m1, r, re.M),
+     "FETCH of the message changed since that MODSEQ")
+t.is_(len(re.findall(r"^\* \d+ FETCH", r, re.M)), 1, "and of no other")
+r = b.cmd("SELECT INBOX (QRESYNC (%d %d 1:2,5:6))" % (uv, hms0))
+t.ok("VANISHED" not in r and re.search(r"^\* 2 FETCH \(UID 2 ", r, re.M), "known UIDs limit the answer")
+t.ok(re.search(r"^\* OK \[CLOSED\]", r, re.M), "CLOSED before the new mailbox's responses")
+r = b.cmd("SELECT INBOX (QRESYNC (%d 1 1:6 (1:4 1:4)))" % uv)
+t.like(tagged(r), "OK", "with sequence match data")
+r = b.cmd("SELECT INBOX (QRESYNC (%d %d))" % (uv + 1, hms0))
+t.ok(tagged(r).startswith("OK") and "VANISHED" not in r and not re.search(r"^\* \d+ FETCH", r, re.M),
+     "another UIDVALIDITY: nothing to resynchronise")
+r = b.cmd("SELECT INBOX (QRESYNC (%d))" % uv)
+t.like(tagged(r), "BAD", "QRESYNC without a MODSEQ: BAD")
+b.cmd("SELECT INBOX")
+r = b.cmd("UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d VANISHED)" % hms0)
+t.ok(re.search(r"^\* VANISHED \(EARLIER\) 3:4\r?$", r, re.M), "UID FETCH (CHANGEDSINCE n VANISHED): VANISHED (EARLIER)")
+t.is_(len(re.findall(r"^\* \d+ FETCH", r, re.M)), 1, "and the one changed message")
+r = b.cmd("FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)")
+t.like(tagged(r), "BAD", "VANISHED without UID: BAD")
+r = b.cmd("UID FETCH 1:* (FLAGS) (VANISHED)")
+t.like(tagged(r), "BAD", "VANISHED without CHANGEDSINCE: BAD")
+a.cmd("UID STORE 5 +FLAGS (\\Deleted)")
+a.cmd("EXPUNGE")
+r = b.cmd("NOOP")
+t.ok(re.search(r"^\* VANISHED 5\r?$", r, re.M) and not re.search(r"^\* \d+ EXPUNGE", r, re.M),
+     "another session's expunge reaches a QRESYNC session as VANISHED")
+a.close()
+b.close()
