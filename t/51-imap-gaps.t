@@ -326,3 +326,64 @@ t.ok(re.search(r"^\* VANISHED 5\r?$", r, re.M) and not re.search(r"^\* \d+ EXPUN
      "another session's expunge reaches a QRESYNC session as VANISHED")
 a.close()
 b.close()
+
+# 9. three sessions appending, storing and expunging at once, and
+#    deliveries into new/: APPEND's UIDs (given under the lock as the files
+#    go into cur/) are never given twice, and a new session finds each
+#    message under the UID its APPEND announced
+import threading
+md = mkmaildir(0)
+home = md
+sess = [Sess(md) for _ in range(3)]
+for s in sess:
+    s.cmd("SELECT INBOX")
+got = [[] for _ in sess]
+errs = []
+
+def worker(k):
+    try:
+        s = sess[k]
+        for i in range(25):
+            body = b"Subject: s%d.%d\r\n\r\nx\r\n" % (k, i)
+            r = s.cmd(b"APPEND INBOX {%d+}\r\n" % len(body) + body)
+            m = re.search(r"APPENDUID \d+ (\d+)\]", r)
+            if not m:
+                errs.append(r[-200:])
+                continue
+            got[k].append((int(m.group(1)), "s%d.%d" % (k, i)))
+            if i % 3 == 0:
+                s.cmd("UID STORE %s +FLAGS (\\Flagged)" % m.group(1))
+            if i % 5 == 4:
+                s.cmd("UID STORE %s +FLAGS (\\Deleted)" % got[k][-2][0])
+                s.cmd("UID EXPUNGE %s" % got[k][-2][0])
+                got[k][-2] = None
+            if i % 4 == 0:
+                s.cmd("NOOP")
+    except Exception as e:  # reported below
+        errs.append(repr(e))
+
+th = [threading.Thread(target=worker, args=(k,)) for k in range(3)]
+for x in th:
+    x.start()
+for i in range(15):
+    rc, out, err = ft.run("facteur-deliver", [md], stdin=b"Subject: d%d\r\n\r\ny\r\n" % i, home=md)
+for x in th:
+    x.join(timeout=60)
+t.is_(errs, [], "every APPEND answered with APPENDUID")
+announced = [x for g in got for x in g if x is not None]
+t.is_(len(set(u for u, _ in announced)), len(announced), "no UID announced twice")
+fresh = Sess(md)
+fresh.cmd("SELECT INBOX")
+r = fresh.cmd("UID FETCH 1:* (BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+subj = dict((int(u), sj) for sj, u in re.findall(r"BODY\[HEADER\.FIELDS \(SUBJECT\)\] \{\d+\}\r\nSubject: (\S+)\r\n\r\n UID (\d+)\)", r))
+t.ok(all(subj.get(u) == sj for u, sj in announced), "a new session finds each appended message under its APPENDUID")
+t.is_(len([v for v in subj.values() if v.startswith("s")]), len(announced), "and the expunged ones are gone")
+t.is_(len([v for v in subj.values() if v.startswith("d")]), 15, "the 15 deliveries are there too")
+t.is_(len(subj), len(set(subj)), "one UID a message")
+for s in sess + [fresh]:
+    r = s.cmd("UID FETCH 1:* (UID)")
+    s.cmd("NOOP")
+    r = s.cmd("UID FETCH 1:* (UID)")
+    mine = sorted(int(u) for u in re.findall(r"^\* \d+ FETCH \(UID (\d+)\)", r, re.M))
+    t.is_(mine, sorted(subj), "every session's view holds the same UIDs")
+    s.close()
