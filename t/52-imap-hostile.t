@@ -320,6 +320,25 @@ with open(os.path.join(md11, "facteur-uidlist"), "wb") as fh:
 chown_tree(md11)
 rc, out, err = mbox(md11, b"a SELECT INBOX\r\nb FETCH 1:* (BODY.PEEK[])\r\nz LOGOUT\r\n")
 t.ok(b"outside the Maildir" not in out, "an index entry with ../ is not followed")
+# lines appended to the index are checked as the first ones: a later line
+# for a UID with "../" in its name is not taken, an X line with garbage or
+# a UID past 2^32 is skipped, a header line with another UIDVALIDITY or a
+# UIDNEXT of 2^32 is not believed
+md15 = fresh_maildir()
+with open(os.path.join(os.path.dirname(md15), "secret:2,S"), "wb") as fh:
+    fh.write(b"Subject: secret\r\n\r\noutside the Maildir\r\n")
+with open(os.path.join(md15, "cur", "x:2,S"), "wb") as fh:
+    fh.write(b"Subject: x\r\n\r\nx\r\n")
+for sub in ("cur", "new"):
+    os.utime(os.path.join(md15, sub), ns=(old_ns, old_ns))
+with open(os.path.join(md15, "facteur-uidlist"), "wb") as fh:
+    fh.write(b"FACTEURIDX1 1234 9 5 %d %d\n1 1 - - 16 ci x\n" % (old_ns, old_ns) +
+             b"1 6 - - 16 ci ../../secret\nX 99999999999999999999\nX \nX abc\n1 7 - -\n" +
+             b"FACTEURIDX1 4321 4294967296 7 0 0\nFACTEURIDX1 1234 4294967296 7 0 0\n")
+chown_tree(md15)
+rc, out, err = mbox(md15, b"a SELECT INBOX\r\nb FETCH 1:* (BODY.PEEK[])\r\nz LOGOUT\r\n")
+t.ok(rc == 0 and b"outside the Maildir" not in out and b"Subject: x" in out, "an appended line with ../ is not followed")
+t.ok(b"[UIDVALIDITY 1234]" in out and b"[UIDNEXT 9]" in out, "appended headers with another UIDVALIDITY or UIDNEXT 2^32: not believed")
 md12 = fresh_maildir()
 with open(os.path.join(md12, "cur", "x:2,S"), "wb") as fh:
     fh.write(b"Subject: x\r\n\r\nx\r\n")
