@@ -664,27 +664,32 @@ static void idx_clean(struct folder *f)
 }
 
 /* under the lock: write what changed. Only a view that holds everything
- * the file says may write (inside folder_sync, or nobody wrote since we
- * read it): a stale view's lines would take back other sessions' changes.
- * Otherwise what would have been written (cached sizes) is dropped and
- * found again later; UIDs are given only by a current view. */
-static int idx_save(struct folder *f)
+ * the file says may write, since a stale view's lines would take back
+ * other sessions' changes: synced says the caller synced under this same
+ * lock (folder_sync, APPEND, STORE, EXPUNGE), so the view is the truth even
+ * when the index is missing or unreadable, and it is written whole then.
+ * Otherwise (cached sizes after a FETCH) the view is current only if
+ * nobody wrote since we read; if somebody did, what would have been
+ * written is dropped and found again later. UIDs are given only by a
+ * synced view. */
+static int idx_save(struct folder *f, int synced)
 {
 	str p = STR_ZERO;
 	struct stat st;
-	int ok = 1, have;
+	int ok = 1, have, same;
 
 	if (!f->dirty && !f->pend.len) return 1;
 	have = subpath(f, IDX_NAME, &p) && stat(p.s, &st) == 0;
 	str_free(&p);
-	if (have && idx_same(f, &st) && (unsigned long long)st.st_size == f->idxoff) {
+	same = have && idx_same(f, &st);
+	if (same && (unsigned long long)st.st_size == f->idxoff) {
 		if (f->idxrewrite || f->idxlines > 2 * f->n + IDX_COMPACT_SLACK) ok = idx_write(f);
 		/* an append that fails (EBADF on an index we could only read, EIO)
 		 * becomes a whole rewrite, which replaces the file */
 		else if (!(ok = idx_append(f, (unsigned long long)st.st_size))) ok = idx_write(f);
-	} else if (!have && f->idxrewrite)
-		ok = idx_write(f);      /* a new index */
-	else if (have && !idx_same(f, &st))
+	} else if (synced)
+		ok = idx_write(f);      /* a new index, or one that could not be read */
+	else if (have && !same)
 		idx_forget(f);          /* replaced: read it whole at the next sync */
 	idx_clean(f);
 	return ok;
@@ -692,7 +697,7 @@ static int idx_save(struct folder *f)
 
 int folder_save_locked(struct folder *f)
 {
-	return idx_save(f);
+	return idx_save(f, 0);
 }
 
 int folder_save(struct folder *f)
@@ -702,7 +707,7 @@ int folder_save(struct folder *f)
 	if (!f->dirty && !f->pend.len) return 1;
 	lk = folder_lock(f);
 	if (lk < 0) return 0;
-	r = idx_save(f);
+	r = idx_save(f, 0);
 	folder_unlock(lk);
 	return r;
 }
@@ -1060,7 +1065,7 @@ static int sync_locked(struct sess *s, struct folder *f, int takenew, int report
 	/* claimed ones still in new/ wait for a sync that has other work */
 	for (i = 0; i < f->n && takenew && !anynew; i++) anynew = f->m[i].innew && !f->m[i].claimed;
 	if (!idxchanged && !dirchanged && !anynew && f->m && !(f->ghosts && report == 1)) {
-		idx_save(f);    /* the view is the file's: cached sizes may go in */
+		idx_save(f, 1);    /* the view is the file's: cached sizes may go in */
 		return 1;
 	}
 	if (idxchanged || dirchanged) f->owncurmt = 0;   /* read cur/ again, or the index changed */
@@ -1137,7 +1142,7 @@ static int sync_locked(struct sess *s, struct folder *f, int takenew, int report
 	f->recent = recent;
 	if (changed) { f->dirty = 1; if (uidsnew) f->uidsnew = 1; }
 	/* under the lock, with the newest index applied: ours is the truth now */
-	idx_save(f);
+	idx_save(f, 1);
 	return 1;
 }
 
@@ -1162,7 +1167,7 @@ int folder_wlock(struct sess *s, struct folder *f, int takenew, int report)
 
 int folder_wunlock(struct folder *f, int lk)
 {
-	int r = idx_save(f);
+	int r = idx_save(f, 1);
 	folder_unlock(lk);
 	return r;
 }
@@ -1426,7 +1431,7 @@ int folder_append_tmp(struct sess *s, struct folder *f, int takenew, int report,
 	}
 	f->uidsnew = 1;
 	/* the UIDs are told to the client only once they are on disk */
-	ok = idx_save(f);
+	ok = idx_save(f, 1);
 out:
 	if (lk >= 0) folder_unlock(lk);
 	str_free(&from); str_free(&to);

@@ -251,6 +251,23 @@ r = b.cmd("FETCH 1:* (FLAGS)")
 b.cmd("SELECT INBOX")
 r = b.cmd("FETCH 4 (FLAGS)")
 t.ok("\\Answered" in r, "a new session reads the appended line")
+# an index that cannot be read (no header) is made again, once: the
+# UIDVALIDITY it gets then stays
+md2 = mkmaildir(3)
+with open(os.path.join(md2, "facteur-uidlist"), "wb") as f:
+    f.write(b"garbage\n1 1 - - 0 ci x\n")
+own(md2)
+x = Sess(md2)
+r = x.cmd("SELECT INBOX")
+uv1 = re.search(r"UIDVALIDITY (\d+)", r)
+r = x.cmd("NOOP")
+x.close()
+x = Sess(md2)
+r = x.cmd("SELECT INBOX")
+uv2 = re.search(r"UIDVALIDITY (\d+)", r)
+t.ok(uv1 and uv2 and uv1.group(1) == uv2.group(1), "an unreadable index is written again, and its UIDVALIDITY kept")
+t.ok(open(os.path.join(md2, "facteur-uidlist"), "rb").read().startswith(b"FACTEURIDX1 "), "with its header")
+x.close()
 n0 = len(open(idx, "rb").read().splitlines())
 script = "".join("c UID STORE %d %sFLAGS (\\Flagged)\r\n" % (1 + i % 5, "+" if i % 2 == 0 else "-") for i in range(2200))
 for line in script.splitlines(True):
