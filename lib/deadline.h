@@ -17,8 +17,9 @@ long long deadline_now(void);
  * the deadline passed, or poll's errno. */
 int deadline_wait(int fd, short events, long long deadline);
 
-/* waits for the child pid until the deadline (polling waitpid, 1 ms
- * doubling up to DEADLINE_NAP_MAX_MS), so that a hung filter, checker or
+/* waits for the child pid until the deadline (woken by its exit through
+ * a pidfd; where pidfd_open is missing, polling waitpid, 1 ms doubling up
+ * to DEADLINE_NAP_MAX_MS), so that a hung filter, checker or
  * delivery program cannot hold its parent forever. Past the deadline it
  * kills the child with SIGKILL (its process group too when group is set:
  * the child's own children) and reaps it. 1 the child ended in time, 0 it

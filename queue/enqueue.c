@@ -102,10 +102,11 @@ int enqueue_run(struct enqueue *q, int msgfd, int envfd)
 		code = QQ_NOMEM;
 		goto out;
 	}
-	fd = open(mess.s, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	/* an inode from pool/ when there is one (qfile.h) */
+	fd = qfile_open_new(mess.s, O_WRONLY | O_EXCL);
 	/* a fresh instance: facteur-send has not made the directories yet */
 	if (fd < 0 && errno == ENOENT && qdirs_make())
-		fd = open(mess.s, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		fd = qfile_open_new(mess.s, O_WRONLY | O_EXCL);
 	if (fd < 0) { q->err = errno; q->why = "unable to create queue/mess file"; code = err_qqexit(errno); goto out; }
 	code = copy_message(q, msgfd, fd);
 	if (code != QQ_OK) goto fail;
@@ -115,7 +116,7 @@ int enqueue_run(struct enqueue *q, int msgfd, int envfd)
 	code = read_envelope(q, envfd, &env);
 	if (code != QQ_OK) goto fail;
 	if (!str_copys(&q->sender, env.s + 1)) { q->why = "out of memory"; code = QQ_NOMEM; goto fail; }
-	if (!fsx_writefile(tmp.s, env.s, env.len, 0600)) {
+	if (!qfile_writenew(tmp.s, env.s, env.len)) {
 		q->err = errno; q->why = "unable to write envelope"; code = err_qqexit(errno); goto fail;
 	}
 	if (!fsx_syncdir(QDIR_MESS)) { q->err = errno; q->why = "unable to sync queue/mess"; code = err_qqexit(errno); goto fail; }

@@ -1,6 +1,7 @@
 /* qfile.c: queue file formats and helpers (see qfile.h). Parses files that
  * only facteur's programs write, but defensively: lengths are checked and a
  * malformed file is an error. Runs as `facteur`. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 #include "buf.h"
 #include "exitcodes.h"
+#include "fmt.h"
 #include "fsx.h"
 #include "qfile.h"
 #include "scan.h"
@@ -274,7 +276,7 @@ int qinfo_write(const char *id, const struct qinfo *q, int syncdir)
 	if (qpath(&tmp, QDIR_TMP, id, ".info") && qpath(&dst, QDIR_INFO, id, 0) &&
 	    qinfo_format(q, &c)) {
 		unlink(tmp.s);
-		ok = fsx_writefile(tmp.s, c.s, c.len, 0600) && rename(tmp.s, dst.s) == 0 &&
+		ok = qfile_writenew(tmp.s, c.s, c.len) && rename(tmp.s, dst.s) == 0 &&
 		     (!syncdir || fsx_syncdir(QDIR_INFO));
 		if (!ok) { int e = errno; unlink(tmp.s); errno = e; }
 	}
@@ -291,7 +293,7 @@ int qinfo_stage(const char *id, const struct qinfo *q)
 
 	if (qpath(&tmp, QDIR_TMP, id, ".info") && qinfo_format(q, &c)) {
 		unlink(tmp.s);
-		fd = open(tmp.s, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		fd = qfile_open_new(tmp.s, O_WRONLY | O_EXCL);
 		ok = fd >= 0 && fd_writeall(fd, c.s, c.len, -1);
 		if (fd >= 0 && close(fd) != 0) ok = 0;
 		if (!ok && fd >= 0) { int e = errno; unlink(tmp.s); errno = e; }
@@ -418,10 +420,144 @@ int qid_ok(const char *name)
 
 int qdirs_make(void)
 {
-	static const char *const dirs[] = { QDIR_TMP, QDIR_MESS, QDIR_TODO, QDIR_INFO, QDIR_RUN };
+	static const char *const dirs[] = { QDIR_TMP, QDIR_MESS, QDIR_TODO, QDIR_INFO, QDIR_RUN, QDIR_POOL };
 	size_t i;
 
 	for (i = 0; i < sizeof dirs / sizeof dirs[0]; i++)
 		if (mkdir(dirs[i], 0700) != 0 && errno != EEXIST) return 0;
+	return 1;
+}
+
+/* How many parked names one qfile_open_new tries before it allocates:
+ * concurrent facteur-queues read pool/ in the same order and race for
+ * the first names; a few misses are cheaper than a fresh inode. */
+#define QPOOL_TRIES 6
+#define QPOOL_PROBES 3
+
+static int pool_name(char *out, size_t size, unsigned long k)
+{
+	char num[FMT_ULONG];
+	size_t n = fmt_ulong(num, k % QPOOL_MAX);
+
+	if (sizeof QDIR_POOL + 2 + n > size) return 0;
+	memcpy(out, QDIR_POOL "/p", sizeof QDIR_POOL + 1);
+	memcpy(out + sizeof QDIR_POOL + 1, num, n);
+	out[sizeof QDIR_POOL + 1 + n] = 0;
+	return 1;
+}
+
+/* a parked inode moved to path and opened; -1 when none could be had,
+ * -2 when path exists (RENAME_NOREPLACE said so) */
+static int pool_take(const char *path, int oflags)
+{
+	char src[sizeof QDIR_POOL + 2 + FMT_ULONG];
+	DIR *d = opendir(QDIR_POOL);
+	struct dirent *e;
+	int tries = 0, fd = -1;
+
+	if (!d) return -1;
+	while (fd < 0 && tries < QPOOL_TRIES && (e = readdir(d)) != 0) {
+		struct stat st;
+		size_t n = strlen(e->d_name);
+
+		if (e->d_name[0] != 'p' || n < 2 || n > FMT_ULONG) continue;
+		tries++;
+		memcpy(src, QDIR_POOL "/", sizeof QDIR_POOL);
+		memcpy(src + sizeof QDIR_POOL, e->d_name, n + 1);
+		if (renameat2(AT_FDCWD, src, AT_FDCWD, path, RENAME_NOREPLACE) != 0) {
+			if (errno == EEXIST) { fd = -2; break; }
+			if (errno == ENOENT) continue;      /* another process took it */
+			break;                              /* EINVAL: no renameat2 here */
+		}
+		/* only facteur writes the queue, but a parked name is still
+		 * checked: a regular file of ours with one link, or it goes */
+		fd = open(path, (oflags & O_ACCMODE) | O_TRUNC | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
+		                st.st_uid != geteuid() || fchmod(fd, 0600) != 0)) {
+			close(fd);
+			fd = -1;
+		}
+		if (fd < 0) unlink(path);
+	}
+	closedir(d);
+	return fd;
+}
+
+int qfile_open_new(const char *path, int oflags)
+{
+	int fd = pool_take(path, oflags);
+
+	if (fd >= 0) {
+		/* O_NONBLOCK was only for the check: clear it */
+		int fl = fcntl(fd, F_GETFL);
+		if (fl >= 0) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+		return fd;
+	}
+	if (fd == -2 && (oflags & O_EXCL)) { errno = EEXIST; return -1; }
+	return open(path, oflags | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+}
+
+int qfile_discard(const char *path)
+{
+	static unsigned long next;
+	char dst[sizeof QDIR_POOL + 2 + FMT_ULONG], hold[sizeof QDIR_POOL + 3 + FMT_ULONG];   /* "pool/.hPID" */
+	struct stat st;
+	int fd, i, ok;
+
+	if (!next) next = (unsigned long)getpid() * 2654435761u;
+	/* only a regular file of one link is parked */
+	if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1)
+		return unlink(path);
+	/* 1. the rename is the removal, as atomic as unlink: a process
+	 * killed at any point leaves the whole file at path or none there.
+	 * It goes to a name takers ignore (".h<pid>"), because 2. empties
+	 * it, and a taker must never get an inode that is still to be
+	 * truncated: the truncation would cut the new message it holds. */
+	memcpy(hold, QDIR_POOL "/.h", sizeof QDIR_POOL + 2);
+	hold[sizeof QDIR_POOL + 2 + fmt_ulong(hold + sizeof QDIR_POOL + 2, (unsigned long)getpid())] = 0;
+	if (rename(path, hold) != 0) return unlink(path);
+	fd = open(hold, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	ok = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && ftruncate(fd, 0) == 0;
+	if (fd >= 0) close(fd);
+	/* 3. parked under a name takers look for */
+	for (i = 0; ok && i < QPOOL_PROBES; i++) {
+		if (!pool_name(dst, sizeof dst, next++)) break;
+		if (renameat2(AT_FDCWD, hold, AT_FDCWD, dst, RENAME_NOREPLACE) == 0) return 0;
+		if (errno != EEXIST) break;     /* no renameat2 */
+	}
+	unlink(hold);
+	return 0;
+}
+
+void qpool_sweep(void)
+{
+	char p[sizeof QDIR_POOL + 1 + 256];
+	DIR *d = opendir(QDIR_POOL);
+	struct dirent *e;
+
+	if (!d) return;
+	while ((e = readdir(d)) != 0) {
+		size_t n = strlen(e->d_name);
+		if (e->d_name[0] != '.' || e->d_name[1] != 'h' || n > 255) continue;
+		memcpy(p, QDIR_POOL "/", sizeof QDIR_POOL);
+		memcpy(p + sizeof QDIR_POOL, e->d_name, n + 1);
+		unlink(p);
+	}
+	closedir(d);
+}
+
+int qfile_writenew(const char *path, const void *data, size_t n)
+{
+	int fd = qfile_open_new(path, O_WRONLY | O_EXCL), e;
+
+	if (fd < 0) return 0;
+	if (!fd_writeall(fd, data, n, -1) || fsync(fd) != 0) {
+		e = errno;
+		close(fd);
+		unlink(path);
+		errno = e;
+		return 0;
+	}
+	if (close(fd) != 0) { e = errno; unlink(path); errno = e; return 0; }
 	return 1;
 }

@@ -18,12 +18,14 @@
 #define QDIR_TODO  "todo"
 #define QDIR_INFO  "info"
 #define QDIR_RUN   "run"
+#define QDIR_POOL  "pool"
 #define QFIFO      "trigger"
 
 #define QUEUE_ADDR_MAX      1000     /* one envelope address, bytes */
 #define QUEUE_RCPT_MAX      10000    /* recipients of one message */
 #define QUEUE_ENVELOPE_MAX  (4u << 20)  /* whole envelope, bytes */
 #define QUEUE_REASON_MAX    900      /* a stored failure reason, bytes */
+#define QPOOL_MAX           1024     /* names pool/p0 .. pool/p1023 */
 #define QUEUE_ORPHAN_AGE    (36L * 3600)  /* > facteur-queue's run limit */
 
 /* the byte facteur-qstat -r writes on the trigger: retry everything now
@@ -109,6 +111,26 @@ int qprog_find(const char *name, const char *envvar, str *out);
  * reader was there */
 int qtrigger_poke(char c);
 
+/* The inode pool (queue/README.md, "The inode pool"): finished queue
+ * files are emptied and parked in pool/ instead of unlinked, and new
+ * queue files take one from there, so the queue neither frees nor
+ * allocates inodes in its steady state.
+ * qfile_open_new: open path as a new file: a parked inode renamed to path
+ * (never over an existing path) and truncated, or else
+ * open(path, oflags | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600). oflags:
+ * the access mode plus O_EXCL (fail with EEXIST when path exists) or
+ * O_TRUNC (reuse it). -1 on error (errno).
+ * qfile_discard: like unlink(path) (the same crash semantics: not
+ * synced), but the inode is emptied and parked when pool/ has room.
+ * 0 ok, -1 error (errno). */
+int qfile_open_new(const char *path, int oflags);
+int qfile_discard(const char *path);
+/* removes what a killed qfile_discard left half-parked (pool/.h*);
+ * facteur-send's start-up, the only process that discards */
+void qpool_sweep(void);
+/* path written with data, fsynced and closed, as a new file (O_EXCL);
+ * 1 ok, 0 error (errno; nothing left at path) */
+int qfile_writenew(const char *path, const void *data, size_t n);
 /* create the queue's subdirectories that are missing; 1 ok */
 int qdirs_make(void);
 

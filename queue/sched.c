@@ -83,6 +83,7 @@ int sched_init(struct sched *s)
 	if (chdir(dir.s) != 0) { str_free(&dir); return 0; }
 	str_free(&dir);
 	if (!qdirs_make()) return 0;
+	qpool_sweep();
 	if (mkfifo(QFIFO, 0600) != 0 && errno != EEXIST) return 0;
 	if (lstat(QFIFO, &st) != 0) return 0;
 	if (!S_ISFIFO(st.st_mode)) { errno = EINVAL; return 0; }
@@ -297,7 +298,7 @@ static void take_todo(struct sched *s)
 	}
 	for (m = batch; m; m = next) {
 		next = m->next;
-		if (!qpath(&p, QDIR_TODO, m->id.s, 0) || unlink(p.s) != 0) {
+		if (!qpath(&p, QDIR_TODO, m->id.s, 0) || qfile_discard(p.s) != 0) {
 			log_line("warning: unable to remove todo/", m->id.s, ": ", strerror(errno), (char *)0);
 			s->scan_failed = 1;
 			msg_free(m);
@@ -427,7 +428,7 @@ static void msg_finish(struct sched *s, struct msg *m)
 {
 	str p = STR_ZERO;
 
-	if (qpath(&p, QDIR_MESS, m->id.s, 0) && unlink(p.s) != 0 && errno != ENOENT) {
+	if (qpath(&p, QDIR_MESS, m->id.s, 0) && qfile_discard(p.s) != 0 && errno != ENOENT) {
 		log_line("warning: unable to remove ", p.s, ": ", strerror(errno), (char *)0);
 		str_free(&p);
 		return;
@@ -435,7 +436,7 @@ static void msg_finish(struct sched *s, struct msg *m)
 	if (qpath(&p, QDIR_INFO, m->id.s, 0)) {
 		/* no fsync: undone by a power failure, this only means the
 		 * message is delivered again, never lost */
-		if (unlink(p.s) != 0 && errno != ENOENT)
+		if (qfile_discard(p.s) != 0 && errno != ENOENT)
 			log_line("warning: unable to remove ", p.s, ": ", strerror(errno), (char *)0);
 	}
 	log_line("end msg ", m->id.s, (char *)0);
@@ -667,7 +668,7 @@ static void runner_done(struct sched *s, struct job *j, int fd, unsigned long lo
 	job_done(s, j, now);
 	/* after the result is in info/ID: a crash before this line makes the
 	 * next facteur-send apply it again, to recipients no longer pending */
-	if (path.len) unlink(path.s);
+	if (path.len) qfile_discard(path.s);
 	str_free(&path);
 }
 
@@ -737,7 +738,7 @@ static void recover(struct sched *s, unsigned long long now)
 		for (m = s->msgs; m && strcmp(m->id.s, id.s) != 0; m = m->next)
 			;
 		held = flock(fd, LOCK_EX | LOCK_NB) != 0;
-		/* the J line: "J<remote> index..." */
+		/* the J line: "J<remote> index... @ID" */
 		r = pread(fd, b, sizeof b - 1, 0);
 		str_clear(&c);
 		if (r > 0) str_copy(&c, b, (size_t)r);
@@ -752,7 +753,9 @@ static void recover(struct sched *s, unsigned long long now)
 			ri[nri++] = (size_t)v;
 			k += used;
 		}
-		if (!nri) goto drop;
+		while (k < c.len && c.s[k] == ' ') k++;
+		if (!nri || k + 1 + id.len >= c.len || c.s[k] != '@' ||
+		    memcmp(c.s + k + 1, id.s, id.len) != 0 || c.s[k + 1 + id.len] != '\n') goto drop;
 		for (k = 0; k < s->njobs_max && !j; k++)
 			if (s->jobs[k].pid == 0) j = &s->jobs[k];
 		if (!j) goto drop;
@@ -959,13 +962,16 @@ static int spawn(struct sched *s, struct job **jobs, size_t np, const char *prog
 		k[1 + fmt_ulong(k + 1, j->ri[0])] = 0;
 		nlines[x] = j->nri;
 		if (!qpath(&j->runpath, QDIR_RUN, j->m->id.s, k)) goto fail;
-		lfd[x] = open(j->runpath.s, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+		lfd[x] = qfile_open_new(j->runpath.s, O_RDWR | O_TRUNC);
 		if (lfd[x] < 0) goto fail;
 		made++;
 		if (!str_copys(&jl, j->remote ? "J1" : "J0")) goto fail;
 		for (i = 0; i < j->nri; i++)
 			if (!str_appendc(&jl, ' ') || !str_appendu(&jl, j->ri[i])) goto fail;
-		if (!str_appendc(&jl, '\n') || flock(lfd[x], LOCK_EX) != 0 ||
+		/* the id too: recover() trusts a run file only when it names
+		 * its own message (an inode from pool/ may hold old bytes) */
+		if (!str_appends(&jl, " @") || !str_append(&jl, j->m->id.s, j->m->id.len) ||
+		    !str_appendc(&jl, '\n') || flock(lfd[x], LOCK_EX) != 0 ||
 		    !fd_writeall(lfd[x], jl.s, jl.len, -1)) goto fail;
 	}
 	str_free(&jl);

@@ -122,7 +122,7 @@ else:
         rc, _ = q.qq(home, q.msg("sync%d" % i), q.envelope("alice@example.org", ["sync%d@example.org" % i]))
         ids.extend(f for f in os.listdir(os.path.join(qdir, "todo")) if f not in ids and f not in pre)
     tr = os.path.join(ft.tempdir(), "strace.out")
-    send = ft.start([STRACE, "-f", "-qq", "-e", "trace=syncfs,fsync,rename,unlink", "-o", tr,
+    send = ft.start([STRACE, "-f", "-qq", "-e", "trace=syncfs,fsync,rename,renameat2,unlink", "-o", tr,
                      ft.bin_path("facteur-send")], q.send_env(home, fake), stderr=open(log, "ab"))
     got = q.wait(lambda: all(q.box(fake, "sync%d@example.org" % i) for i in range(8)), 15)
     t.ok(got and len(ids) == 8, "8 messages queued while facteur-send was stopped are delivered under strace")
@@ -138,12 +138,13 @@ else:
     order = []
     for i in ids:
         rn = at(r'rename\("tmp/%s\.info", "info/%s"\)' % (re.escape(i), re.escape(i)))
-        ul = at(r'unlink\("todo/%s"\)' % re.escape(i))
+        # removed: unlinked, or parked in pool/ (qfile_discard)
+        ul = at(r'(unlink\("todo/%s"\)|rename\("todo/%s", "pool/)' % (re.escape(i), re.escape(i)))
         order.append((rn, ul))
     first_rename = min((rn for rn, _ in order), default=-1)
     syncs = [k for k, c in enumerate(calls) if c.startswith("syncfs(") and c.rstrip().endswith("= 0")]
     t.ok(order and all(rn >= 0 and ul > rn for rn, ul in order),
-         "each info/ID is renamed in before its todo/ID is unlinked")
+         "each info/ID is renamed in before its todo/ID is removed")
     t.ok(syncs and first_rename > syncs[0] and all(rn > syncs[0] for rn, _ in order),
          "and only after a syncfs of the queue (%d syncfs)" % len(syncs))
     last_unlink = max((ul for _, ul in order), default=-1)
