@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -261,6 +262,20 @@ static struct msg *ml_add(struct mlist *l, const char *base, size_t bl)
 
 static void ml_free(struct mlist *l) { free(l->m); str_free(&l->names); memset(l, 0, sizeof *l); }
 
+/* room for n messages and their names at once: growing by doubling a
+ * 100,000-message view copied it about seventeen times */
+static int ml_reserve(struct mlist *l, size_t n, size_t namebytes)
+{
+	struct msg *nm;
+
+	if (n > l->cap) {
+		if (n > SIZE_MAX / sizeof *nm || !(nm = realloc(l->m, n * sizeof *nm))) return 0;
+		l->m = nm;
+		l->cap = n;
+	}
+	return str_readyplus(&l->names, namebytes);
+}
+
 static uint32_t flags_from_info(const struct folder *f, const char *p, size_t n)
 {
 	uint32_t fl = 0;
@@ -477,35 +492,43 @@ static void idx_forget(struct folder *f)
 	f->idxoff = f->idxlines = 0;
 }
 
-/* parse facteur-uidlist into l; 0 when missing or unreadable */
+/* parse facteur-uidlist into l; 0 when missing or unreadable. Mapped, not
+ * read: a SELECT of a 100,000-message folder read 6.6 MB into a fresh
+ * buffer, and the page faults of that buffer cost more than the parse.
+ * Called under the lock only, so no writer truncates the file (the one
+ * truncation, of half a line left by a crash, is done under the lock)
+ * while it is mapped. */
 static int idx_load(struct folder *f, struct mlist *l)
 {
-	str p = STR_ZERO, d = STR_ZERO;
+	str p = STR_ZERO;
 	struct stat st;
 	int fd, bad = 0;
-	size_t used;
+	size_t used = 0, lines = 0, sz;
+	const char *d = 0, *q, *e;
 
 	if (!subpath(f, IDX_NAME, &p)) return 0;
 	fd = open(p.s, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0 && errno == EACCES) fd = open(p.s, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	str_free(&p);
 	if (fd < 0) return 0;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || !str_ready(&d, (size_t)st.st_size)) goto fail;
-	while (d.len < (size_t)st.st_size) {
-		ssize_t r = read(fd, d.s + d.len, (size_t)st.st_size - d.len);
-		if (r <= 0) break;
-		d.len += (size_t)r;
-	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || !st.st_size || (unsigned long long)st.st_size > SIZE_MAX / 2) goto fail;
+	sz = (size_t)st.st_size;
+	d = mmap(0, sz, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (d == MAP_FAILED) { d = 0; goto fail; }
+	for (q = d, e = d + sz; q < e && (q = memchr(q, '\n', (size_t)(e - q))); q++) lines++;
+	/* names take less than the file; a message a line at most */
+	if (!ml_reserve(l, lines, sz)) goto fail;
 	f->idxlines = 0;
-	used = idx_apply(f, l, d.s, d.len, 1, &bad);
+	used = idx_apply(f, l, d, sz, 1, &bad);
+	munmap((void *)d, sz);
+	d = 0;
 	if (bad || !used) goto fail;
-	str_free(&d);
 	idx_keep(f, fd, &st, used);
-	if (used < (size_t)st.st_size) f->idxrewrite = 1;   /* half a line at the end */
+	if (used < sz) f->idxrewrite = 1;   /* half a line at the end */
 	return 1;
 fail:
+	if (d) munmap((void *)d, (size_t)st.st_size);
 	close(fd);
-	str_free(&d);
 	return 0;
 }
 
@@ -1089,6 +1112,7 @@ static int sync_locked(struct sess *s, struct folder *f, int takenew, int report
 			else j++;
 		}
 	} else {
+		if (!ml_reserve(&l, f->n + 64, f->names.len)) { ml_free(&l); return 0; }
 		for (i = 0; i < f->n; i++) {
 			struct msg *m;
 			uint32_t nm;
