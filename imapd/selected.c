@@ -274,7 +274,7 @@ int selected_command(struct sess *s, const char *cmd, int uid)
 		if (uid && !arg_seqset(s, 1, &set)) { seqset_free(&set); return 0; }
 		if (!tok_end(s)) { bad(s, "extra arguments"); seqset_free(&set); return 0; }
 		if (s->readonly) { reply(s, "NO", "[READ-ONLY] mailbox is read-only"); seqset_free(&set); return 0; }
-		if (!expunge(s, uid ? &set : 0, 0)) reply(s, "NO", "[EXPUNGEISSUED] some messages could not be removed");
+		if (!expunge(s, uid ? &set : 0, 0)) reply(s, "NO", "some messages could not be removed");
 		else reply(s, "OK", "EXPUNGE completed");
 		seqset_free(&set);
 		return 0;
