@@ -6,7 +6,7 @@ DELIVER_CORE := deliver/dlv.o deliver/rules.o deliver/run.o
 
 bin/facteur-local: deliver/local.o $(DELIVER_CORE) $(LIBFACTEUR)
 	@mkdir -p bin
-	$(LINK) $^ $(LIBS_CDB)
+	$(LINK) $(STATIC) $^ $(LIBS_CDB)
 
 bin/facteur-deliver: deliver/deliver.o $(LIBFACTEUR)
 	@mkdir -p bin

@@ -11,7 +11,10 @@
  * 1 ok, 0 error (errno; ENOENT when the user does not exist). The user's
  * name may be overridden by $FACTEUR_USER (for tests and odd setups). */
 int priv_drop(const char *user);
-/* uid and gid of a user: 1 ok, 0 no such user */
+#define PRIV_PASSWD   "/etc/passwd"
+
+/* uid and gid of a user, from /etc/passwd only (not NSS: see priv.c):
+ * 1 ok, 0 no such user (errno ENOENT) or the file unreadable */
 int priv_lookup(const char *user, unsigned *uid, unsigned *gid);
 
 #endif

@@ -4,7 +4,7 @@ PROGS += bin/facteur-queue bin/facteur-send bin/facteur-qstat bin/facteur-sendma
 
 bin/facteur-queue: queue/queue.o queue/enqueue.o queue/qfile.o $(LIBFACTEUR)
 	@mkdir -p bin
-	$(LINK) $^
+	$(LINK) $(STATIC) $^
 
 bin/facteur-send: queue/send.o queue/sched.o queue/bounce.o queue/qfile.o $(LIBFACTEUR)
 	@mkdir -p bin

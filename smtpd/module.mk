@@ -7,7 +7,7 @@ TESTPROGS += t/bin/unit-smtpd
 
 bin/facteur-smtpd: smtpd/smtpd.o $(SMTPD_OBJ) $(LIBFACTEUR)
 	@mkdir -p bin
-	$(LINK) $^ $(LIBS_CDB)
+	$(LINK) $(STATIC) $^ $(LIBS_CDB)
 
 t/bin/unit-smtpd: t/unit/smtpd.o $(SMTPD_OBJ) $(LIBFACTEUR)
 	@mkdir -p t/bin

@@ -7,7 +7,7 @@ TESTPROGS += t/bin/tls-echo
 
 bin/facteur-tlsd: tls/tlsd.o tls/relay.o tls/pemfiles.o tls/common.o $(LIBFACTEUR)
 	@mkdir -p bin
-	$(LINK) $^
+	$(LINK) $(STATIC) $^
 
 bin/facteur-tlsd-tls: tls/tlsd-tls.o tls/engine.o tls/common.o $(LIBFACTEUR)
 	@mkdir -p bin
