@@ -37,8 +37,12 @@ static int subdir_open(int fd, const char *name, int create)
 {
 	int d;
 
-	if (create && mkdirat(fd, name, MAILDIR_MODE) != 0 && errno != EEXIST) return -1;
+	/* open first: the directory is there for all but the first delivery */
 	d = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (d < 0 && errno == ENOENT && create) {
+		if (mkdirat(fd, name, MAILDIR_MODE) != 0 && errno != EEXIST) return -1;
+		d = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	}
 	if (d < 0) return -1;
 	if (!dir_safe(d)) { int e = errno; close(d); errno = e; return -1; }
 	return d;
@@ -67,8 +71,11 @@ int maildir_open(const char *path, int create)
 	/* a trailing slash would make open() follow a symlink despite O_NOFOLLOW */
 	while (p.len > 1 && p.s[p.len - 1] == '/') p.len--;
 	if (!str_0(&p)) goto fail;
-	if (create && !fsx_mkdirs(p.s, MAILDIR_MODE)) goto fail;
 	fd = open(p.s, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT && create) {
+		if (!fsx_mkdirs(p.s, MAILDIR_MODE)) goto fail;
+		fd = open(p.s, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	}
 	if (fd < 0) goto fail;
 	if (!dir_safe(fd) || !subdirs_ready(fd, create)) goto fail;
 	str_free(&p);
