@@ -382,8 +382,11 @@ static int do_data(struct lmtp *s)
 		break;
 	case DATA_WRITE:
 		log_line("message ", id.s, " not spooled: ", strerror(r.err), (char *)0);
+		/* EFBIG: the spool file hit a file size limit: the message is
+		 * too large for this system (RFC 3463 X.3.4), so 552 */
 		all_rcpts(s, err_temporary(r.err) ? "452 4.3.1 unable to spool the message, try again later"
-		                                  : "554 5.3.0 unable to spool the message");
+		             : r.err == EFBIG ? "552 5.3.4 message too large for the spool"
+		                              : "554 5.3.0 unable to spool the message");
 		break;
 	default:
 		close(fd);
