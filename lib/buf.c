@@ -2,6 +2,7 @@
  * every read has a limit and every wait a timeout. */
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 #include "buf.h"
@@ -22,6 +23,14 @@ void bufout_init(bufout *b, int fd, int timeout_ms)
 	b->err = 0;
 }
 
+/* set by buf_stop_on: a signal handler's flag that ends every wait */
+static volatile sig_atomic_t *stop_flag;
+
+void buf_stop_on(volatile sig_atomic_t *flag)
+{
+	stop_flag = flag;
+}
+
 static int wait_fd(int fd, short ev, int timeout_ms)
 {
 	struct pollfd p;
@@ -30,6 +39,8 @@ static int wait_fd(int fd, short ev, int timeout_ms)
 	p.fd = fd;
 	p.events = ev;
 	for (;;) {
+		/* only waits for input: the goodbye must still go out */
+		if (stop_flag && *stop_flag && (ev & POLLIN)) { errno = EINTR; return -1; }
 		r = poll(&p, 1, timeout_ms);
 		if (r > 0) return 1;
 		if (r == 0) { errno = ETIMEDOUT; return -1; }

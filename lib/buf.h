@@ -5,6 +5,7 @@
  * blocks, so replies are never held back while we wait for the client. */
 #ifndef FACTEUR_BUF_H
 #define FACTEUR_BUF_H
+#include <signal.h>
 #include <stddef.h>
 #include "str.h"
 
@@ -56,6 +57,12 @@ int bufout_flush(bufout *b);
 
 /* whole-buffer helpers on a plain descriptor, with timeout (-1: none) */
 int fd_writeall(int fd, const void *p, size_t n, int timeout_ms);
+/* Every later wait for input of this module (with or without a buffer)
+ * fails with errno EINTR once *flag is non-zero (writes go on): a SIGTERM
+ * handler (installed without SA_RESTART) sets it, and the program then
+ * says goodbye (SMTP 421) instead of dying mid-reply. */
+void buf_stop_on(volatile sig_atomic_t *flag);
+
 long fd_read_timeout(int fd, void *p, size_t n, int timeout_ms);
 
 #endif

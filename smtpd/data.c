@@ -140,13 +140,17 @@ static void end_message(struct session *s)
 
 static void lost_client(struct session *s, int r)
 {
-	s->hangup = r == BUF_ERR && errno == ETIMEDOUT ? "timeout in message" : "client lost in message";
+	int e = r == BUF_ERR ? errno : 0;
+
+	s->hangup = e == ETIMEDOUT ? "timeout in message" : e == EINTR ? "shutdown in message"
+	                                                              : "client lost in message";
 	queue_abort(s);
-	if (r == BUF_ERR && errno == ETIMEDOUT) {
-		reply(s, RP_TIMEOUT);
+	if (e == ETIMEDOUT || e == EINTR) {
+		/* the message was not taken: the client keeps it and retries */
+		reply(s, e == EINTR ? RP_SHUTDOWN : RP_TIMEOUT);
 		reply_flush(s);
 	}
-	log_message(s, "client lost during message");
+	log_message(s, e == EINTR ? "shutting down during message" : "client lost during message");
 }
 
 /* after "DATA": 354, then dot-stuffed lines until a line ".\r\n" that

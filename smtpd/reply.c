@@ -41,6 +41,7 @@ static const char *const table[RP_COUNT] = {
 	[RP_BDAT_MIX]      = "503 5.5.1 BDAT transaction under way, DATA not allowed",
 	[RP_BDAT_HUGE]     = "552 5.3.4 chunk too large, closing connection",
 	[RP_TIMEOUT]       = "421 4.4.2 timeout, closing connection",
+	[RP_SHUTDOWN]      = "421 4.3.2 service shutting down, try again later",
 	[RP_TOO_MANY_ERRORS] = "421 4.7.0 too many errors, closing connection",
 	[RP_TEMP]          = "451 4.3.0 temporary failure, try again later",
 	[RP_QUEUE_START]   = "451 4.3.0 unable to start the queue, try again later",

@@ -436,6 +436,8 @@ int session_run(struct session *s)
 		if (r == BUF_EOF) { end = "eof"; break; }
 		if (r == BUF_ERR) {
 			if (errno == ETIMEDOUT) { reply(s, RP_TIMEOUT); end = "timeout"; }
+			/* EINTR only when SIGTERM asked us to stop (buf_stop_on) */
+			else if (errno == EINTR) { reply(s, RP_SHUTDOWN); end = "shutdown"; }
 			else end = "read error";
 			break;
 		}

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "buf.h"
 #include "exitcodes.h"
 #include "log.h"
 #include "priv.h"
@@ -16,6 +17,15 @@
 #include "smtpd-internal.h"
 
 #define ARGS_MAX 16
+
+/* the only file-scope state: a signal handler can reach nothing else */
+static volatile sig_atomic_t stopping;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
 
 static _Noreturn void usage(void)
 {
@@ -41,6 +51,17 @@ int main(int argc, char **argv)
 	if (!(e && strcmp(e, "1") == 0) && tlsctl_maybe_exec_engine(argv, tls_implicit) < 0)
 		log_fatal(EX_UNAVAILABLE, "fatal: implicit TLS asked but facteur-tlsd cannot run", (char *)0);
 	signal(SIGPIPE, SIG_IGN);
+	/* SIGTERM (systemd stopping the unit, an admin): the session answers
+	 * 421 4.3.2 at its next wait and ends; a message not yet taken is
+	 * not queued (RFC 5321 3.8) */
+	{
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = on_term;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGTERM, &sa, 0);
+		buf_stop_on(&stopping);
+	}
 	if (!priv_drop(PRIV_USER))
 		log_fatalsys(EX_NOPERM, "fatal: unable to drop privileges to ", PRIV_USER, (char *)0);
 	/* the queue child must not inherit the engine's control channel */

@@ -267,6 +267,9 @@ int main(int argc, char **argv)
 	ours[2] = ctl[0];
 	ours[3] = -1;
 	signal(SIGPIPE, SIG_IGN);
+	/* a SIGTERM to the whole unit (systemd) is the program's to answer
+	 * (facteur-smtpd says 421): we relay its goodbye and end with it */
+	signal(SIGTERM, SIG_IGN);
 
 	/* read as root; parsed as facteur-tls by facteur-tlsd-tls, only
 	 * once TLS starts (plaintext sessions never load OpenSSL) */
