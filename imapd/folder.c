@@ -1065,6 +1065,29 @@ static int view_merge(struct sess *s, struct folder *f, struct mlist *l, int rep
 	return 1;
 }
 
+static int view_innew(const struct folder *f)
+{
+	size_t i;
+
+	for (i = 0; i < f->n; i++) if (f->m[i].innew) return 1;
+	return 0;
+}
+
+/* no file in dir (dot files apart); 0 also when it cannot be read */
+static int dir_empty(const struct folder *f, const char *rel)
+{
+	str p = STR_ZERO;
+	DIR *d;
+	struct dirent *de;
+	int empty = 1;
+
+	if (!subpath(f, rel, &p) || !(d = opendir(p.s))) { str_free(&p); return 0; }
+	str_free(&p);
+	while (empty && (de = readdir(d))) if (de->d_name[0] != '.') empty = 0;
+	closedir(d);
+	return empty;
+}
+
 /* folder_sync with the lock held */
 static int sync_locked(struct sess *s, struct folder *f, int takenew, int report)
 {
@@ -1091,6 +1114,15 @@ static int sync_locked(struct sess *s, struct folder *f, int takenew, int report
 	dirchanged = curchanged || mtime_ns(&nst) != f->newmt;
 	/* claimed ones still in new/ wait for a sync that has other work */
 	for (i = 0; i < f->n && takenew && !anynew; i++) anynew = f->m[i].innew && !f->m[i].claimed;
+	/* only new/ looks changed (its mtime is young after a delivery), but
+	 * the view holds nothing in new/ and new/ is empty: the delivery was
+	 * taken already, and the whole view need not be copied to learn it */
+	if (!idxchanged && !curchanged && dirchanged && !anynew && f->m && !(f->ghosts && report == 1) &&
+	    !view_innew(f) && dir_empty(f, "new")) {
+		long long nm = mtime_ns(&nst);
+		if (now - nm >= SCAN_TRUST_NS) { f->newmt = nm; f->dirty = 1; }
+		dirchanged = 0;
+	}
 	if (!idxchanged && !dirchanged && !anynew && f->m && !(f->ghosts && report == 1)) {
 		idx_save(f, 1);    /* the view is the file's: cached sizes may go in */
 		return 1;
