@@ -28,7 +28,7 @@
 #define IMAP_IDLE_PER_USER     20        /* sessions in IDLE at once, per Maildir */
 #define IMAP_BAD_MAX           20        /* BAD replies before BYE */
 #define IMAP_NAME_MAX         250        /* mailbox name bytes: "." + name is one file name (255) */
-#define IMAP_SUBS_MAX        5000        /* subscribed names (LIST is quadratic in them) */
+#define IMAP_SUBS_MAX        5000        /* subscribed names (the file is rewritten whole at each change) */
 #define IMAP_KEYWORDS          25        /* a-y in file names: 6 + 25 + Recent = 32 bits */
 #define PARSE_FLAG_LIMIT        2        /* parse_flag: a new keyword past IMAP_KEYWORDS */
 #define IMAP_EXIT_FATAL       100        /* mailbox mode: not 1 or 111, see preauth.c */

@@ -434,7 +434,7 @@ static void cmd_subscribe(struct sess *s, int on)
 	if (on) {
 		size_t k, lines = 0;
 		for (k = 0; k < out.len; k++) lines += out.s[k] == '\n';
-		/* LIST compares every name with every other: keep n small */
+		/* the file is read and rewritten whole at every SUBSCRIBE: keep it small */
 		if (lines >= IMAP_SUBS_MAX) { reply(s, "NO", "[LIMIT] too many subscriptions"); goto done; }
 		str_append(&out, name.s, name.len); str_appendc(&out, '\n');
 	}

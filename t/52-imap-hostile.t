@@ -364,7 +364,7 @@ chown_tree(md13)
 rc, out, err = mbox(md13, b"a SELECT INBOX\r\nb FETCH 1 (INTERNALDATE)\r\nz LOGOUT\r\n")
 t.ok(rc == 0 and b'INTERNALDATE " 1-Jan-1970 00:00:00 +0000"' in out, "INTERNALDATE out of range: 1970, no crash")
 
-# subscriptions: LIST compares every name with every other, so their number
+# subscriptions: the file is rewritten whole at every change, so their number
 # is bounded (SUBSCRIBE refused past it; a longer file is read in part)
 md14 = fresh_maildir()
 with open(os.path.join(md14, "subscriptions"), "wb") as fh:
