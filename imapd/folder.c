@@ -2,11 +2,11 @@
  * itself; a folder "Work.2026" is the directory ".Work.2026" ('.' is the
  * IMAP hierarchy delimiter, as on disk); names are kept on disk in
  * modified UTF-7. Flags live in the file names (":2,DFPRST" plus keyword
- * letters a-z, mapped per folder by the file facteur-keywords). UIDs,
- * UIDVALIDITY and MODSEQs live in facteur-uidlist, rewritten whole
- * (temporary file, fsync when UIDs were given out, rename) under an flock
- * on facteur-uidlist.lock that only IMAP sessions take: deliveries only
- * add files to new/ and never lock. The index remembers the mtimes of cur/
+ * letters a-y, mapped per folder by the file facteur-keywords). UIDs,
+ * UIDVALIDITY and MODSEQs live in facteur-uidlist, appended to at each
+ * change and written whole (temporary file, fsync, rename) when made or
+ * compacted, under an flock on facteur-uidlist.lock that only IMAP
+ * sessions take: deliveries only add files to new/ and never lock. The index remembers the mtimes of cur/
  * and new/ so that a SELECT of an unchanged folder reads one file and no
  * directory. Runs as the mailbox owner (after login); trusts the file
  * names it finds no more than network input. */
