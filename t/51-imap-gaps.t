@@ -412,3 +412,39 @@ for s in sess + [fresh]:
     mine = sorted(int(u) for u in re.findall(r"^\* \d+ FETCH \(UID (\d+)\)", r, re.M))
     t.is_(mine, sorted(subj), "every session's view holds the same UIDs")
     s.close()
+
+# 10. kill -9 in the middle of APPENDs and STOREs, five times: the next
+#     session reads the index, every message file has one UID, no UID is
+#     given twice, and every APPENDUID announced before the kill still names
+#     its message
+import signal, random
+md = mkmaildir(20)
+announced = {}
+rng = random.Random(7)
+for k in range(5):
+    s = Sess(md)
+    s.cmd("SELECT INBOX")
+    for i in range(rng.randint(3, 12)):
+        body = b"Subject: k%d.%d\r\n\r\nx\r\n" % (k, i)
+        r = s.cmd(b"APPEND INBOX (\\Seen) {%d+}\r\n" % len(body) + body)
+        m = re.search(r"APPENDUID \d+ (\d+)\]", r)
+        if m:
+            announced[int(m.group(1))] = "k%d.%d" % (k, i)
+        s.cmd("UID STORE %d +FLAGS (\\Flagged)" % rng.randint(1, 20))
+    # the next APPEND and STORE written, the reply not awaited: killed in flight
+    body = b"Subject: lost%d\r\n\r\nx\r\n" % k
+    s.p.stdin.write(b"x APPEND INBOX {%d+}\r\n" % len(body) + body + b"y UID STORE 3 -FLAGS (\\Flagged)\r\n")
+    s.p.stdin.flush()
+    time.sleep(rng.random() * 0.005)
+    s.p.send_signal(signal.SIGKILL)
+    s.p.wait()
+c = Sess(md)
+r = c.cmd("SELECT INBOX")
+t.like(tagged(r), "OK", "after five kill -9: SELECT works")
+r = c.cmd("UID FETCH 1:* (BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+subj = dict((int(u), sj) for sj, u in re.findall(r"BODY\[HEADER\.FIELDS \(SUBJECT\)\] \{\d+\}\r\nSubject: (\S+)\r\n\r\n UID (\d+)\)", r))
+files = [n for n in os.listdir(os.path.join(md, "cur")) + os.listdir(os.path.join(md, "new")) if not n.startswith(".")]
+t.is_(len(subj), len(files), "one UID for every message file (%d)" % len(files))
+t.ok(all(subj.get(u) == sj for u, sj in announced.items()), "every APPENDUID announced still names its message")
+t.is_(len(set(subj.values())), len(subj), "no message under two UIDs")
+c.close()
