@@ -209,6 +209,23 @@ for code, want in [(31, "554 5.7.1"), (32, "552 5.3.4"), (11, "554 5.1.3"), (53,
     t.like(st.replies(out)[5], want, "queue exit %d -> %s" % (code, want))
 out, err = talk(EHLO + MAIL + RCPT + "DATA\r\nx\r\n.\r\nQUIT\r\n", FACTEUR_QUEUE="/nonexistent/queue")
 t.like(st.replies(out)[5], "451 4.3.", "queue program missing: 451")
+
+# the queue cannot even be started (fork fails: RLIMIT_NPROC of 1 for the
+# facteur user smtpd drops to): 354 was already sent, so the data is read
+# to its end and answered 451; the session stays in step
+if os.geteuid() == 0:
+    import resource
+    env = ft.env_for(home, FACTEUR_QUEUE=st.FAKEQ, FAKEQ_DIR=q, TCPREMOTEIP="192.0.2.1",
+                     RELAYCLIENT=None, FACTEUR_TLSCTL="", FACTEUR_TLS=None)
+    p = subprocess.run([ft.bin_path("facteur-smtpd")], env=env, capture_output=True, timeout=30,
+                       input=(EHLO + MAIL + RCPT + "DATA\r\nSubject: x\r\n\r\nbody\r\n.\r\nNOOP\r\nQUIT\r\n").encode(),
+                       preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NPROC, (1, 1)))
+    r = st.replies(p.stdout)
+    t.ok(len(r) >= 8 and r[4].startswith("354") and r[5].startswith("451 4.3.0") and
+         r[6].startswith("250") and r[7].startswith("221"),
+         "queue cannot start: 354, then 451 4.3.0 after the data, then NOOP and QUIT (%r)" % r[4:8])
+else:
+    t.ok(True, "# SKIP not root: RLIMIT_NPROC would not make the fork fail")
 marker = os.path.join(q, "shell-ran")
 out, err = talk(EHLO + MAIL + RCPT + "DATA\r\nx\r\n.\r\nQUIT\r\n",
                 FACTEUR_QUEUE="/bin/sh -c 'touch " + marker + "'")
