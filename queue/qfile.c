@@ -454,6 +454,7 @@ static int pool_take(const char *path, int oflags)
 	DIR *d = opendir(QDIR_POOL);
 	struct dirent *e;
 	int tries = 0, fd = -1;
+	uid_t me = geteuid();
 
 	if (!d) return -1;
 	while (fd < 0 && tries < QPOOL_TRIES && (e = readdir(d)) != 0) {
@@ -462,6 +463,14 @@ static int pool_take(const char *path, int oflags)
 
 		if (e->d_name[0] != 'p' || n < 2 || n > FMT_ULONG) continue;
 		tries++;
+		/* only facteur writes the queue, but a parked name is still
+		 * checked: a regular file of ours with one link, or it goes
+		 * (never followed, never truncated through another link) */
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+		if (!S_ISREG(st.st_mode) || st.st_nlink != 1 || (st.st_uid != me && me != 0)) {
+			unlinkat(dirfd(d), e->d_name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0);
+			continue;
+		}
 		memcpy(src, QDIR_POOL "/", sizeof QDIR_POOL);
 		memcpy(src + sizeof QDIR_POOL, e->d_name, n + 1);
 		if (renameat2(AT_FDCWD, src, AT_FDCWD, path, RENAME_NOREPLACE) != 0) {
@@ -469,11 +478,11 @@ static int pool_take(const char *path, int oflags)
 			if (errno == ENOENT) continue;      /* another process took it */
 			break;                              /* EINVAL: no renameat2 here */
 		}
-		/* only facteur writes the queue, but a parked name is still
-		 * checked: a regular file of ours with one link, or it goes */
-		fd = open(path, (oflags & O_ACCMODE) | O_TRUNC | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		/* checked again once it is ours, and only then emptied */
+		fd = open(path, (oflags & O_ACCMODE) | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 		if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
-		                st.st_uid != geteuid() || fchmod(fd, 0600) != 0)) {
+		                (st.st_uid != me && me != 0) || ftruncate(fd, 0) != 0 ||
+		                ((st.st_mode & 07777) != 0600 && fchmod(fd, 0600) != 0))) {
 			close(fd);
 			fd = -1;
 		}

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 # Queue file readers on truncated and corrupt files: facteur-qstat and
 # facteur-send must refuse them (and say so), never crash or misread; the
-# documented info/ format is what facteur-send writes.
+# documented info/ format is what facteur-send writes; the inode pool
+# reuses emptied files and drops hostile entries.
 import importlib.util
 import os
 import random
@@ -151,3 +152,64 @@ else:
     nfsync = sum(1 for c in calls[:last_unlink + 1] if c.startswith("fsync("))
     t.ok(last_unlink > 0 and nfsync <= 4,
          "facteur-send fsyncs at most 4 times to take 8 messages (%d)" % nfsync)
+
+# --- the inode pool (queue/README.md, "The inode pool") ---
+pool = os.path.join(qdir, "pool")
+send = q.start_send(home, q.send_env(home, fake), log)
+for i in range(20):
+    q.qq(home, q.msg("pool%d" % i), q.envelope("alice@example.org", ["pool%d@example.org" % i]))
+t.ok(q.wait(lambda: all(q.box(fake, "pool%d@example.org" % i) for i in range(20)), 15),
+     "20 messages delivered with facteur-send parking and reusing queue files")
+time.sleep(0.5)
+q.stop(send)
+parked = sorted(os.listdir(pool)) if os.path.isdir(pool) else []
+t.ok(parked and all(re.fullmatch(r"p\d+", n) for n in parked) and len(parked) <= 1024,
+     "pool/ holds parked files named pN, at most 1024 (%d)" % len(parked))
+t.ok(all(os.lstat(os.path.join(pool, n)).st_size == 0 and
+         os.path.isfile(os.path.join(pool, n)) and not os.path.islink(os.path.join(pool, n))
+         for n in parked), "every parked file is a regular file, emptied: no mail kept in pool/")
+inodes = {os.lstat(os.path.join(pool, n)).st_ino for n in parked}
+before = set(os.listdir(os.path.join(qdir, "mess")))
+rc, _ = q.qq(home, q.msg("reuse"), q.envelope("alice@example.org", ["reuse@example.org"]))
+new = [n for n in os.listdir(os.path.join(qdir, "mess")) if n not in before]
+t.ok(rc == 0 and len(new) == 1 and os.lstat(os.path.join(qdir, "mess", new[0])).st_ino in inodes,
+     "facteur-queue wrote the new message into a parked inode")
+t.ok(len(new) == 1 and b"Subject: reuse" in q.read(os.path.join(qdir, "mess", new[0])),
+     "and the message is whole in it")
+
+# hostile entries in pool/: never followed, never truncated through
+# another link, never left in the way of a new message
+for n in os.listdir(pool):
+    os.unlink(os.path.join(pool, n))
+victim_dir = ft.tempdir()
+victim = os.path.join(victim_dir, "victim")
+linked = os.path.join(victim_dir, "linked")
+for p_, c in ((victim, b"do not truncate me\n"), (linked, b"nor me\n")):
+    with open(p_, "wb") as f:
+        f.write(c)
+os.symlink(victim, os.path.join(pool, "p1"))
+os.mkfifo(os.path.join(pool, "p2"))
+os.link(linked, os.path.join(pool, "p3"))
+os.mkdir(os.path.join(pool, "p4"))
+q.chown_user(pool)
+before = set(os.listdir(os.path.join(qdir, "mess")))
+rc, err = q.qq(home, q.msg("hostile pool"), q.envelope("alice@example.org", ["hp@example.org"]))
+t.is_(rc, 0, "a message is queued past a symlink, a FIFO, a hard link and a directory in pool/")
+t.is_((q.read(victim), q.read(linked)), (b"do not truncate me\n", b"nor me\n"),
+      "the symlink's target and the hard link's other name are untouched")
+new = [n for n in os.listdir(os.path.join(qdir, "mess")) if n not in before]
+t.ok(len(new) == 1 and os.path.isfile(os.path.join(qdir, "mess", new[0])) and
+     b"Subject: hostile pool" in q.read(os.path.join(qdir, "mess", new[0])),
+     "the message is a regular file of its own in mess/")
+t.ok(not any(os.path.lexists(os.path.join(pool, n)) for n in ("p1", "p2", "p3", "p4")),
+     "the hostile entries were dropped from pool/")
+# a discard killed half-way leaves pool/.hPID: removed at facteur-send's start
+with open(os.path.join(pool, ".h99999"), "wb") as f:
+    f.write(b"half parked")
+q.chown_user(pool)
+send = q.start_send(home, q.send_env(home, fake), log)
+t.ok(q.wait(lambda: not os.path.exists(os.path.join(pool, ".h99999")), 5),
+     "a half-parked pool/.hPID is removed when facteur-send starts")
+t.ok(q.wait(lambda: q.box(fake, "hp@example.org") and q.box(fake, "reuse@example.org"), 10),
+     "both messages are delivered")
+q.stop(send)
