@@ -326,7 +326,7 @@ int qsync_fs(const char *const *ids, size_t n)
 	/* one syncfs writes back every file of the batch, and waits for it
 	 * (with its errors reported since Linux 5.8), instead of one journal
 	 * commit per file */
-	if (fd >= 0 && syncfs(fd) == 0) { close(fd); return 1; }
+	if (fd >= 0 && syncfs(fd) == 0) { close(fd); return 2; }
 	if (fd >= 0) close(fd);
 	ok = 1;
 	for (i = 0; i < n && ok; i++) {
@@ -506,36 +506,71 @@ int qfile_open_new(const char *path, int oflags)
 	return open(path, oflags | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 }
 
+/* the held names of this process: pool/.h<pid>.<k> for k in
+ * [held_pub, held_next); see qpool_publish */
+static unsigned long held_pub, held_next;
+
+static void held_name(char *out, size_t size, unsigned long k)
+{
+	size_t n = sizeof QDIR_POOL + 2;
+
+	memcpy(out, QDIR_POOL "/.h", n);
+	n += fmt_ulong(out + n, (unsigned long)getpid());
+	out[n++] = '.';
+	n += fmt_ulong(out + n, k);
+	out[n] = 0;
+	(void)size;
+}
+
 int qfile_discard(const char *path)
 {
-	static unsigned long next;
-	char dst[sizeof QDIR_POOL + 2 + FMT_ULONG], hold[sizeof QDIR_POOL + 3 + FMT_ULONG];   /* "pool/.hPID" */
+	char hold[QPOOL_HELD_MAX];
 	struct stat st;
-	int fd, i, ok;
+	int fd, ok;
 
-	if (!next) next = (unsigned long)getpid() * 2654435761u;
 	/* only a regular file of one link is parked */
 	if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1)
 		return unlink(path);
 	/* 1. the rename is the removal, as atomic as unlink: a process
 	 * killed at any point leaves the whole file at path or none there.
-	 * It goes to a name takers ignore (".h<pid>"), because 2. empties
-	 * it, and a taker must never get an inode that is still to be
-	 * truncated: the truncation would cut the new message it holds. */
-	memcpy(hold, QDIR_POOL "/.h", sizeof QDIR_POOL + 2);
-	hold[sizeof QDIR_POOL + 2 + fmt_ulong(hold + sizeof QDIR_POOL + 2, (unsigned long)getpid())] = 0;
+	 * It goes to a held name that takers ignore, because 2. empties it
+	 * (a taker must never get an inode still to be truncated: the
+	 * truncation would cut the new message it holds), and 3. only
+	 * qpool_publish, once the removal of the old name is on disk, lets
+	 * takers have it (else a power failure could bring the old name
+	 * back, pointing at the new contents). */
+	held_name(hold, sizeof hold, held_next);
 	if (rename(path, hold) != 0) return unlink(path);
 	fd = open(hold, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	ok = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && ftruncate(fd, 0) == 0;
 	if (fd >= 0) close(fd);
-	/* 3. parked under a name takers look for */
-	for (i = 0; ok && i < QPOOL_PROBES; i++) {
-		if (!pool_name(dst, sizeof dst, next++)) break;
-		if (renameat2(AT_FDCWD, hold, AT_FDCWD, dst, RENAME_NOREPLACE) == 0) return 0;
-		if (errno != EEXIST) break;     /* no renameat2 */
-	}
-	unlink(hold);
+	if (!ok) { unlink(hold); return 0; }
+	held_next++;
 	return 0;
+}
+
+unsigned long qpool_mark(void)
+{
+	return held_next;
+}
+
+void qpool_publish(unsigned long upto)
+{
+	static unsigned long next;
+	char hold[QPOOL_HELD_MAX], dst[sizeof QDIR_POOL + 2 + FMT_ULONG];
+
+	if (!next) next = (unsigned long)getpid() * 2654435761u;
+	for (; held_pub < upto && held_pub < held_next; held_pub++) {
+		int i, done = 0;
+
+		held_name(hold, sizeof hold, held_pub);
+		for (i = 0; i < QPOOL_PROBES && !done; i++) {
+			if (!pool_name(dst, sizeof dst, next++)) break;
+			if (renameat2(AT_FDCWD, hold, AT_FDCWD, dst, RENAME_NOREPLACE) == 0) done = 1;
+			else if (errno != EEXIST) break;     /* no renameat2 */
+		}
+		if (!done) unlink(hold);
+	}
 }
 
 void qpool_sweep(void)

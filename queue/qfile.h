@@ -9,6 +9,7 @@
 #define FACTEUR_QFILE_H
 #include <stddef.h>
 #include <time.h>
+#include "fmt.h"
 #include "str.h"
 
 /* relative to $FACTEUR_HOME/queue, the working directory of every queue
@@ -20,6 +21,7 @@
 #define QDIR_RUN   "run"
 #define QDIR_POOL  "pool"
 #define QFIFO      "trigger"
+#define QLOCK      "lock"     /* flocked by the one facteur-send */
 
 #define QUEUE_ADDR_MAX      1000     /* one envelope address, bytes */
 #define QUEUE_RCPT_MAX      10000    /* recipients of one message */
@@ -97,7 +99,8 @@ int qinfo_stage(const char *id, const struct qinfo *q);
 int qinfo_commit(const char *id);
 /* make every write to the queue's file system durable (syncfs(2) on the
  * current directory; fsync of each tmp/ID.info of ids as a fallback);
- * ids: n NUL-terminated strings. 1 ok, 0 error (errno) */
+ * ids: n NUL-terminated strings. 2 ok by syncfs (everything is on disk),
+ * 1 ok by the fallback (only those files), 0 error (errno) */
 int qsync_fs(const char *const *ids, size_t n);
 
 /* keep a reason printable and bounded before it is stored or quoted */
@@ -125,6 +128,13 @@ int qtrigger_poke(char c);
  * 0 ok, -1 error (errno). */
 int qfile_open_new(const char *path, int oflags);
 int qfile_discard(const char *path);
+/* A discarded inode is held (pool/.h<pid>.<n>, not taken) until the
+ * removal of its old name is on disk. facteur-send notes qpool_mark()
+ * before a syncfs and, when the syncfs succeeded, calls qpool_publish
+ * with it: what was held before the syncfs becomes pool/pN. */
+#define QPOOL_HELD_MAX (sizeof QDIR_POOL + 4 + 2 * FMT_ULONG)
+unsigned long qpool_mark(void);
+void qpool_publish(unsigned long upto);
 /* removes what a killed qfile_discard left half-parked (pool/.h*);
  * facteur-send's start-up, the only process that discards */
 void qpool_sweep(void);

@@ -54,7 +54,7 @@ int sched_init(struct sched *s)
 	size_t i;
 
 	memset(s, 0, sizeof *s);
-	s->fifo = s->fifo_w = -1;
+	s->fifo = s->fifo_w = s->lockfd = -1;
 	ctl("control/concurrency", &s->conc, SEND_CONC_DEFAULT, 1, SEND_CONC_MAX);
 	ctl("control/concurrencydomain", &s->concdomain, SEND_CONC_DOMAIN_DEFAULT, 1, SEND_CONC_MAX);
 	ctl("control/queuelifetime", &s->lifetime, SEND_LIFETIME_DEFAULT, 0, 10ULL * 365 * 86400);
@@ -83,6 +83,16 @@ int sched_init(struct sched *s)
 	if (chdir(dir.s) != 0) { str_free(&dir); return 0; }
 	str_free(&dir);
 	if (!qdirs_make()) return 0;
+	/* two facteur-sends on one queue would deliver every message twice;
+	 * the runners close their copy, so a runner that outlives a killed
+	 * facteur-send never keeps the next one out */
+	s->lockfd = open(QLOCK, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (s->lockfd < 0) return 0;
+	if (flock(s->lockfd, LOCK_EX | LOCK_NB) != 0) {
+		log_line("fatal: another facteur-send holds queue/", QLOCK, (char *)0);
+		errno = EBUSY;
+		return 0;
+	}
 	qpool_sweep();
 	if (mkfifo(QFIFO, 0600) != 0 && errno != EEXIST) return 0;
 	if (lstat(QFIFO, &st) != 0) return 0;
@@ -265,6 +275,8 @@ static void take_todo(struct sched *s)
 	struct dirent *e;
 	str p = STR_ZERO;
 	size_t n = 0;
+	unsigned long mark;
+	int synced;
 
 	if (!d) { log_line("warning: unable to read todo/: ", strerror(errno), (char *)0); return; }
 	while ((e = readdir(d)) != 0) {
@@ -274,12 +286,17 @@ static void take_todo(struct sched *s)
 	}
 	closedir(d);
 	if (!batch) return;
-	if (!qsync_fs(ids, n)) {
+	mark = qpool_mark();
+	synced = qsync_fs(ids, n);
+	if (!synced) {
 		log_line("warning: unable to sync the queue: ", strerror(errno), ", will try again", (char *)0);
 		s->scan_failed = 1;
 		batch_drop(batch);
 		return;
 	}
+	/* the files discarded before that syncfs are removed for good:
+	 * their inodes may be reused (queue/README.md, the inode pool) */
+	if (synced == 2) qpool_publish(mark);
 	for (pp = &batch; (m = *pp) != 0;) {
 		if (qinfo_commit(m->id.s)) { pp = &m->next; continue; }
 		log_line("warning: unable to write info/", m->id.s, ": ", strerror(errno), ", will try again", (char *)0);
@@ -738,10 +755,14 @@ static void recover(struct sched *s, unsigned long long now)
 		for (m = s->msgs; m && strcmp(m->id.s, id.s) != 0; m = m->next)
 			;
 		held = flock(fd, LOCK_EX | LOCK_NB) != 0;
-		/* the J line: "J<remote> index... @ID" */
-		r = pread(fd, b, sizeof b - 1, 0);
+		/* the J line: "J<remote> index... @ID", read whole (thousands of
+		 * recipients make it longer than any fixed buffer) */
 		str_clear(&c);
-		if (r > 0) str_copy(&c, b, (size_t)r);
+		for (;;) {
+			r = pread(fd, b, sizeof b, (off_t)c.len);
+			if (r <= 0 || !str_append(&c, b, (size_t)r)) break;
+			if (memchr(b, '\n', (size_t)r) || c.len > RUN_JLINE_MAX) break;
+		}
 		if (!m || c.len < 3 || c.s[0] != 'J' || !(ri = calloc(m->q.nr + 1, sizeof *ri))) goto drop;
 		remote = c.s[1] == '1';
 		for (k = 2; k < c.len && c.s[k] != '\n' && nri < m->q.nr;) {
@@ -754,8 +775,13 @@ static void recover(struct sched *s, unsigned long long now)
 			k += used;
 		}
 		while (k < c.len && c.s[k] == ' ') k++;
-		if (!nri || k + 1 + id.len >= c.len || c.s[k] != '@' ||
-		    memcmp(c.s + k + 1, id.s, id.len) != 0 || c.s[k + 1 + id.len] != '\n') goto drop;
+		if (!nri || k >= c.len) goto drop;
+		/* "@ID" must name this message; a line without it is from a
+		 * facteur-send before the inode pool, where a run file was
+		 * always a fresh one */
+		if (c.s[k] == '@' ? k + 1 + id.len >= c.len || memcmp(c.s + k + 1, id.s, id.len) != 0 ||
+		                    c.s[k + 1 + id.len] != '\n'
+		                  : c.s[k] != '\n') goto drop;
 		for (k = 0; k < s->njobs_max && !j; k++)
 			if (s->jobs[k].pid == 0) j = &s->jobs[k];
 		if (!j) goto drop;
@@ -962,17 +988,26 @@ static int spawn(struct sched *s, struct job **jobs, size_t np, const char *prog
 		k[1 + fmt_ulong(k + 1, j->ri[0])] = 0;
 		nlines[x] = j->nri;
 		if (!qpath(&j->runpath, QDIR_RUN, j->m->id.s, k)) goto fail;
-		lfd[x] = qfile_open_new(j->runpath.s, O_RDWR | O_TRUNC);
+		/* not truncated, nor waited on, before the lock is ours: a
+		 * runner from before a restart may still hold this name */
+		lfd[x] = qfile_open_new(j->runpath.s, O_RDWR);
 		if (lfd[x] < 0) goto fail;
+		if (flock(lfd[x], LOCK_EX | LOCK_NB) != 0) {
+			int e = errno;
+			close(lfd[x]);
+			errno = e;
+			goto fail;
+		}
 		made++;
+		if (ftruncate(lfd[x], 0) != 0) goto fail;
 		if (!str_copys(&jl, j->remote ? "J1" : "J0")) goto fail;
 		for (i = 0; i < j->nri; i++)
 			if (!str_appendc(&jl, ' ') || !str_appendu(&jl, j->ri[i])) goto fail;
 		/* the id too: recover() trusts a run file only when it names
-		 * its own message (an inode from pool/ may hold old bytes) */
+		 * its own message (defence in depth: a reused inode is emptied
+		 * before it is published, and again when it is taken) */
 		if (!str_appends(&jl, " @") || !str_append(&jl, j->m->id.s, j->m->id.len) ||
-		    !str_appendc(&jl, '\n') || flock(lfd[x], LOCK_EX) != 0 ||
-		    !fd_writeall(lfd[x], jl.s, jl.len, -1)) goto fail;
+		    !str_appendc(&jl, '\n') || !fd_writeall(lfd[x], jl.s, jl.len, -1)) goto fail;
 	}
 	str_free(&jl);
 	pid = fork();
@@ -983,6 +1018,7 @@ static int spawn(struct sched *s, struct job **jobs, size_t np, const char *prog
 		for (x = 0; x < sizeof sigs / sizeof sigs[0]; x++) signal(sigs[x], SIG_DFL);
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, 0);
+		close(s->lockfd);
 		runner(lfd, nlines, np, mfd, prog, argv);
 	}
 	/* the runner's copies of the descriptors keep the locks */

@@ -20,6 +20,8 @@
 #define SEND_DELAYWARN_DEFAULT   14400   /* control/delaywarning; 0 turns it off */
 #define SEND_JOB_TIMEOUT         (3600 * 4) /* a delivery that runs longer is killed */
 #define SEND_OUTPUT_MAX          65536   /* bytes kept of a delivery's stdout */
+/* a run file's J line: "J1", an index a recipient, " @ID", newline */
+#define RUN_JLINE_MAX            (QUEUE_RCPT_MAX * (FMT_ULONG + 1) + 4096)
 #define SEND_RESCAN_S            60      /* look at todo/ even without a poke */
 #define SEND_RESCAN_FAILED_S     5       /* sooner when a todo/ could not be taken */
 #define SEND_SCAN_BATCH          256     /* todo/ entries taken per scan: deliveries start between batches */
@@ -74,6 +76,7 @@ struct sched {
 	str doublebounceto;     /* postmaster@first local domain, or control/doublebounceto */
 	str local, remote, queueprog;  /* program paths */
 	int have_remote;
+	int lockfd;             /* queue/lock, flocked: one facteur-send a queue */
 	int stopping;
 	int fifo;               /* read end of queue/trigger */
 	int fifo_w;             /* our own writer, so poll never sees POLLHUP */

@@ -5,6 +5,7 @@
 # and facteur-qstat -r retries, clean SIGTERM, the real facteur-local.
 import importlib.util
 import os
+import subprocess
 import re
 import signal
 import sys
@@ -188,6 +189,19 @@ if os.path.exists(ft.bin_path("facteur-local")):
     got = q.wait(lambda: ft.maildir_messages(md), 5)
     t.ok(got and b"Subject: real" in got[0], "real facteur-local delivered into the Maildir")
     t.ok(q.wait(lambda: q.drained(home4), 5), "queue empty")
+    # a second facteur-send on the same queue would deliver everything
+    # twice: it refuses to start while the first holds queue/lock
+    second = subprocess.run([ft.bin_path("facteur-send")], env=ft.env_for(home4),
+                            capture_output=True, timeout=20)
+    t.ok(second.returncode != 0 and b"another facteur-send" in second.stderr,
+         "a second facteur-send on the same queue refuses to run (%d)" % second.returncode)
+    q.qq(home4, q.msg("still"), q.envelope("alice@example.org", ["dave@example.org"]))
+    t.ok(q.wait(lambda: len(ft.maildir_messages(md)) == 2, 5), "the first one still delivers")
+    q.stop(send)
+    send = q.start_send(home4, ft.env_for(home4), log4)
+    q.qq(home4, q.msg("after"), q.envelope("alice@example.org", ["dave@example.org"]))
+    t.ok(q.wait(lambda: len(ft.maildir_messages(md)) == 3, 5),
+         "once it stopped, a new facteur-send runs (its runners did not keep the lock)")
     q.stop(send)
 else:
     t.ok(True, "real facteur-local # skip bin/facteur-local not built yet")
