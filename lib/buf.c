@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include "buf.h"
 
@@ -23,11 +24,21 @@ void bufout_init(bufout *b, int fd, int timeout_ms)
 	b->err = 0;
 }
 
-/* set by buf_stop_on: a signal handler's flag that ends every wait */
+/* set by buf_stop_on: a signal handler's flag that ends every wait for
+ * input, and the mask under which waits let that signal in */
 static volatile sig_atomic_t *stop_flag;
+static sigset_t stop_waitmask;
 
-void buf_stop_on(volatile sig_atomic_t *flag)
+void buf_stop_on(volatile sig_atomic_t *flag, int sig)
 {
+	sigset_t block;
+
+	/* the signal stays blocked except inside ppoll: one that comes
+	 * between the flag's check and the wait is not missed */
+	sigemptyset(&block);
+	sigaddset(&block, sig);
+	if (sigprocmask(SIG_BLOCK, &block, &stop_waitmask) != 0) return;
+	sigdelset(&stop_waitmask, sig);
 	stop_flag = flag;
 }
 
@@ -40,8 +51,18 @@ static int wait_fd(int fd, short ev, int timeout_ms)
 	p.events = ev;
 	for (;;) {
 		/* only waits for input: the goodbye must still go out */
-		if (stop_flag && *stop_flag && (ev & POLLIN)) { errno = EINTR; return -1; }
-		r = poll(&p, 1, timeout_ms);
+		if (stop_flag && (ev & POLLIN)) {
+			struct timespec ts, *tp = 0;
+			if (*stop_flag) { errno = EINTR; return -1; }
+			if (timeout_ms >= 0) {
+				ts.tv_sec = timeout_ms / 1000;
+				ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
+				tp = &ts;
+			}
+			r = ppoll(&p, 1, tp, &stop_waitmask);
+		} else {
+			r = poll(&p, 1, timeout_ms);
+		}
 		if (r > 0) return 1;
 		if (r == 0) { errno = ETIMEDOUT; return -1; }
 		if (errno != EINTR) return -1;

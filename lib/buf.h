@@ -58,10 +58,13 @@ int bufout_flush(bufout *b);
 /* whole-buffer helpers on a plain descriptor, with timeout (-1: none) */
 int fd_writeall(int fd, const void *p, size_t n, int timeout_ms);
 /* Every later wait for input of this module (with or without a buffer)
- * fails with errno EINTR once *flag is non-zero (writes go on): a SIGTERM
+ * fails with errno EINTR once *flag is non-zero (writes go on). Blocks
+ * sig, which is let in only inside those waits (ppoll), so none is
+ * missed between the check and the wait; a child started afterwards
+ * inherits the block unless it clears its mask. a SIGTERM
  * handler (installed without SA_RESTART) sets it, and the program then
  * says goodbye (SMTP 421) instead of dying mid-reply. */
-void buf_stop_on(volatile sig_atomic_t *flag);
+void buf_stop_on(volatile sig_atomic_t *flag, int sig);
 
 long fd_read_timeout(int fd, void *p, size_t n, int timeout_ms);
 

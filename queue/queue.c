@@ -148,6 +148,10 @@ int main(void)
 	c.untrusted = 0;
 	log_setprog("facteur-queue");
 	signal(SIGPIPE, SIG_IGN);
+	/* a SIGTERM to the whole session (systemd stopping smtpd's unit) must
+	 * not cut a commit short: our run is bounded by the read timeouts,
+	 * and smtpd answers by our exit code */
+	signal(SIGTERM, SIG_IGN);
 	if (c.setuid) {
 		setuid_setup(&c, &home);
 		c.untrusted = c.uid != 0;

@@ -58,9 +58,13 @@ int queue_start(struct session *s)
 	if (pid == 0) {
 		/* the child's fd 0 is the message, fd 1 the envelope; its own
 		 * process group, so a filter chain can be stopped whole */
+		sigset_t none;
 		setpgid(0, 0);
 		if (dup2(mp[0], 0) < 0 || dup2(ep[0], 1) < 0) _exit(QQ_BUG_EXIT);
 		signal(SIGPIPE, SIG_DFL);
+		/* our SIGTERM block (buf_stop_on) is not the program's */
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, 0);
 		execvp(s->queue_argv[0], s->queue_argv);
 		_exit(QQ_EXEC_EXIT);
 	}

@@ -60,7 +60,7 @@ int main(int argc, char **argv)
 		sa.sa_handler = on_term;
 		sigemptyset(&sa.sa_mask);
 		sigaction(SIGTERM, &sa, 0);
-		buf_stop_on(&stopping);
+		buf_stop_on(&stopping, SIGTERM);
 	}
 	if (!priv_drop(PRIV_USER))
 		log_fatalsys(EX_NOPERM, "fatal: unable to drop privileges to ", PRIV_USER, (char *)0);
