@@ -147,3 +147,26 @@ t.ok(os.path.exists(young), "but not a young tmp/ file")
 t.ok(not any(b"orphan" in m for r in RCPTS for m in q.box(fake, r)), "the orphan was never delivered")
 t.ok(re.search(r"removed orphan mess/", q.read(log).decode()), "orphan removal logged")
 t.is_(q.stop(p), 0, "clean stop")
+
+# a delivery to 1200 recipients at one domain: its run file's J line is
+# ~5 KB, longer than any fixed buffer; facteur-send killed while the
+# runner works must still find the result when it comes back, and not
+# deliver to anyone twice
+home2, fake2 = q.instance()
+many = ["m%d@example.net" % i for i in range(1200)]
+code, err = q.qq(home2, q.msg("many"), q.envelope("alice@example.org", many))
+t.is_(code, 0, "a message to 1200 remote recipients is queued")
+log2 = os.path.join(fake2, "..", "send2.log")
+env2 = q.send_env(home2, fake2, FACTEUR_REMOTE=q.FAKEREMOTE, FAKE_RDELAY="2")
+p = q.start_send(home2, env2, log2)
+rlog = os.path.join(fake2, "rlog")
+t.ok(q.wait(lambda: os.path.exists(rlog), 10), "the remote delivery started")
+time.sleep(0.3)
+os.kill(p.pid, signal.SIGKILL)
+p.wait()
+p = q.start_send(home2, env2, log2)
+t.ok(q.wait(lambda: q.drained(home2), 20), "its result was taken from the run file after the restart")
+counts = [len(os.listdir(os.path.join(fake2, "remote", r))) if os.path.isdir(os.path.join(fake2, "remote", r)) else 0
+          for r in (many[0], many[600], many[-1])]
+t.is_(counts, [1, 1, 1], "first, middle and last recipients delivered once each")
+q.stop(p)
