@@ -204,7 +204,8 @@ static int discard(struct session *s, unsigned long long n)
 
 	while (n) {
 		long r = bufin_get(&s->in, b, n < sizeof b ? (size_t)n : sizeof b);
-		if (r <= 0) return 0;
+		if (r < 0) return BUF_ERR;
+		if (r == 0) return BUF_EOF;
 		n -= (unsigned long long)r;
 	}
 	return 1;
@@ -216,7 +217,8 @@ static int discard(struct session *s, unsigned long long n)
  * after every RCPT was refused (554, uncounted, as for DATA). */
 static int bdat_refuse(struct session *s, unsigned long long n, enum reply_id why, int last)
 {
-	if (!discard(s, n)) { lost_client(s, BUF_EOF); return 0; }
+	int d = discard(s, n);
+	if (d != 1) { lost_client(s, d); return 0; }   /* a timeout or SIGTERM says 421 */
 	reply(s, why);
 	if (!s->bdat_failed && (why == RP_NEED_HELO || why == RP_NEED_MAIL)) s->errors++;
 	if (last) s->bdat_failed = 0;

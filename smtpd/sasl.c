@@ -4,6 +4,7 @@
  * use; the check itself is facteur-checkpassword's (lib/auth.h), so this
  * process never reads a hash. Failures cost a growing delay and end the
  * session after SMTPD_AUTHFAIL_MAX. Runs as the `facteur` user. */
+#include <errno.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -25,6 +26,12 @@ static int read_response(struct session *s, str *out)
 
 	if (!reply_flush(s)) return -1;
 	r = bufin_getline(&s->in, &s->line, SMTPD_AUTHLINE_MAX);
+	if (r == BUF_ERR && errno == EINTR) {
+		/* SIGTERM while the client typed its credentials */
+		reply(s, RP_SHUTDOWN);
+		s->hangup = "shutdown";
+		return -1;
+	}
 	if (r == BUF_EOF || r == BUF_ERR) return -1;
 	if (r == BUF_TOOLONG) { reply(s, RP_AUTH_TOOLONG); s->errors++; return 0; }
 	n = s->line.len;

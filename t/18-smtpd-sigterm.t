@@ -2,7 +2,8 @@
 """SIGTERM to a running SMTP session (what systemd sends to every process
 of a stopping facteur-smtpd@ unit): the client hears
 "421 4.3.2 service shutting down" (RFC 5321 3.8) through the TLS engine in
-front, the connection closes, and a message cut short by it is not queued.
+front, the connection closes, and a message cut short by it is not queued;
+the same in the middle of AUTH.
 The deployment form: tcpserver facteur-tlsd facteur-smtpd, the real
 facteur-queue."""
 import os
@@ -114,7 +115,21 @@ with open(os.path.join(base, "smtpd.log"), "rb") as lf:
     logtext = lf.read().decode(errors="replace")
 t.ok("end=shutdown" in logtext, "the session's log line says end=shutdown")
 
-# 3. a session that is not stopped still works
+# 3. in the middle of an AUTH exchange (waiting for the user name)
+s = socket.create_connection(("127.0.0.1", port), timeout=10)
+f = s.makefile("rb")
+reply(f)
+s.sendall(b"EHLO client.example\r\n")
+reply(f)
+s.sendall(b"AUTH LOGIN\r\n")
+t.like(reply(f)[-1], "334 ", "AUTH LOGIN asks for the user name")
+term_all()
+t.like(" ".join(reply(f)), "421 4.3.2 ", "mid-AUTH: 421 4.3.2 on SIGTERM")
+t.is_(f.read(), b"", "then the connection closes")
+s.close()
+t.ok(ft.wait_for(lambda: not session_pids(), 5), "the session's processes are gone")
+
+# 4. a session that is not stopped still works
 s = socket.create_connection(("127.0.0.1", port), timeout=10)
 f = s.makefile("rb")
 t.like(reply(f)[-1], "220 ", "tcpserver still accepts sessions")
