@@ -125,23 +125,6 @@ int cte_decode(const char *h, size_t hn, const char *b, size_t bn, str *out)
 	return r;
 }
 
-/* as lib/mime: the header block, through its blank line */
-static size_t hdr_end(const char *m, size_t n)
-{
-	size_t i = 0;
-
-	if (n >= 2 && m[0] == '\r' && m[1] == '\n') return 2;
-	if (n >= 1 && m[0] == '\n') return 1;
-	while (i < n) {
-		const char *nl = memchr(m + i, '\n', n - i);
-		if (!nl) return n;
-		i = (size_t)(nl - m) + 1;
-		if (i < n && m[i] == '\n') return i + 1;
-		if (i + 1 < n && m[i] == '\r' && m[i + 1] == '\n') return i + 2;
-	}
-	return n;
-}
-
 #define HDR_CHUNK 8192
 
 /* only the header of a message, in CRLF form, for ENVELOPE: FETCH 1:50
@@ -168,7 +151,7 @@ static int msg_read_header(struct folder *f, const struct msg *m, str *out, size
 		r = read(fd, raw.s + raw.len, want);
 		if (r < 0) goto out;
 		raw.len += (size_t)r;
-		e = hdr_end(raw.s, raw.len);
+		e = mime_header_end(raw.s, raw.len);
 		if (r == 0 || e < raw.len) break;
 	}
 	if (!str_ready(out, 2 * e + 1)) goto out;

@@ -7,7 +7,7 @@
 #include <strings.h>
 #include "mime.h"
 
-static size_t header_end(const char *m, size_t n)
+size_t mime_header_end(const char *m, size_t n)
 {
 	size_t i = 0;
 
@@ -257,7 +257,7 @@ static int parse_entity(struct mime_tree *t, size_t off, size_t len, int parent,
 	struct mime_part *p;
 
 	if (idx < 0) return 0;  /* past the parts limit: the rest is left opaque */
-	he = header_end(t->msg + off, len);
+	he = mime_header_end(t->msg + off, len);
 	p = &t->p[idx];
 	p->hdr = off;
 	p->hdrlen = he;

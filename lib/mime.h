@@ -32,6 +32,9 @@ struct mime_tree {
 };
 
 /* parse msg[0..len) into t (t->p[0] is the whole message); 1 ok, 0 no memory */
+/* the length of the header block at m, through its blank line (CRLF or
+ * LF); n when there is no blank line */
+size_t mime_header_end(const char *m, size_t n);
 int mime_parse(const char *msg, size_t len, struct mime_tree *t);
 void mime_free(struct mime_tree *t);
 

@@ -29,25 +29,12 @@ srv, port = ft.tcpserver([ft.bin_path("facteur-tlsd"), ft.bin_path("facteur-smtp
                          log=os.path.join(base, "smtpd.log"))
 
 
-def children(pid):
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                st = f.read()
-        except OSError:
-            continue
-        if int(st.rsplit(")", 1)[1].split()[1]) == pid:
-            out.append(int(d))
-    return out
 
 
 def session_pids():
     """the engine (tcpserver's child) and the smtpd under it"""
-    eng = children(srv.pid)
-    return eng + [c for e in eng for c in children(e)]
+    eng = ft.children(srv.pid)
+    return eng + [c for e in eng for c in ft.children(e)]
 
 
 def reply(f):

@@ -54,19 +54,6 @@ env = ft.env_for(home)
 srv, port = ft.tcpserver([TLSD, ECHO], home, env=env, log=os.path.join(base, "log"))
 
 
-def children(pid):
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as fh:
-                st = fh.read()
-        except OSError:
-            continue
-        if int(st[st.rindex(")") + 2:].split()[1]) == pid:
-            out.append(int(d))
-    return out
 
 
 def maps(pid):
@@ -105,7 +92,7 @@ engine = 0
 for _ in range(50):
     # the port probe of ft.tcpserver was a session too: wait until ours
     # is the only one left
-    kids = children(srv.pid)
+    kids = ft.children(srv.pid)
     if len(kids) == 1:
         engine = kids[0]
         break
@@ -129,7 +116,7 @@ t.ok(b"hello" in r, "relayed through TLS: " + r.decode("latin-1").strip())
 t.is_(exe(engine), "facteur-tlsd-tls", "the same process is now facteur-tlsd-tls")
 t.ok("libssl" in maps(engine), "with OpenSSL")
 t.is_(memfds(engine), 0, "the key hand-over memfd is closed")
-t.ok(len(children(engine)) == 1, "the program is still its child")
+t.ok(len(ft.children(engine)) == 1, "the program is still its child")
 ts.close()
 
 r = subprocess.run([TLSD_TLS, "1", "2"], capture_output=True, env=env, timeout=10)

@@ -202,3 +202,19 @@ def wait_for(pred, timeout=10.0, step=0.05):
             return v
         time.sleep(step)
     return pred()
+
+
+def children(pid):
+    """PIDs of the live processes whose parent is pid (from /proc)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as fh:
+                st = fh.read()
+        except OSError:
+            continue
+        if int(st[st.rindex(")") + 2:].split()[1]) == pid:
+            out.append(int(d))
+    return out
