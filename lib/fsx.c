@@ -61,7 +61,12 @@ int fsx_mkdirs(const char *path, mode_t mode)
 
 int fsx_writefile(const char *path, const void *p, size_t n, mode_t mode)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+	return fsx_writefd(open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode),
+	                   path, p, n);
+}
+
+int fsx_writefd(int fd, const char *path, const void *p, size_t n)
+{
 	int e;
 
 	if (fd < 0) return 0;

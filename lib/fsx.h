@@ -8,6 +8,10 @@ int fsx_syncdir(const char *dir);          /* 1 ok, 0 error (errno) */
 int fsx_syncdir_of(const char *path);      /* fsync the directory holding path */
 int fsx_mkdirs(const char *path, mode_t mode);  /* mkdir -p; 1 ok, 0 error */
 /* write all of p to a new file (O_EXCL|O_NOFOLLOW), fsync, close; 1 ok */
+/* the rest of fsx_writefile for a file the caller created at path and
+ * opened as fd (-1 passes its open's failure on): write, fsync, close;
+ * on any failure path is unlinked. 1 ok, 0 error (errno) */
+int fsx_writefd(int fd, const char *path, const void *p, size_t n);
 int fsx_writefile(const char *path, const void *p, size_t n, mode_t mode);
 /* atomically replace path with content: path.tmp, fsync, rename, syncdir */
 int fsx_replacefile(const char *path, const void *p, size_t n, mode_t mode);

@@ -592,16 +592,5 @@ void qpool_sweep(void)
 
 int qfile_writenew(const char *path, const void *data, size_t n)
 {
-	int fd = qfile_open_new(path, O_WRONLY | O_EXCL), e;
-
-	if (fd < 0) return 0;
-	if (!fd_writeall(fd, data, n, -1) || fsync(fd) != 0) {
-		e = errno;
-		close(fd);
-		unlink(path);
-		errno = e;
-		return 0;
-	}
-	if (close(fd) != 0) { e = errno; unlink(path); errno = e; return 0; }
-	return 1;
+	return fsx_writefd(qfile_open_new(path, O_WRONLY | O_EXCL), path, data, n);
 }

@@ -14,15 +14,7 @@ def mkmaildir():
         os.makedirs(os.path.join(d, sub))
     return d
 
-def own(d):
-    if os.geteuid() == 0:
-        import pwd
-        pw = pwd.getpwnam("facteur")
-        for root, dirs, files in os.walk(d):
-            for n in dirs + files:
-                os.lchown(os.path.join(root, n), pw.pw_uid, pw.pw_gid)
-        os.lchown(d, pw.pw_uid, pw.pw_gid)
-        os.chmod(os.path.dirname(d), 0o755)
+own = ft.give_to_facteur
 
 def imap(md, script, **env):
     own(md)

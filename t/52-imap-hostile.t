@@ -142,15 +142,7 @@ def fresh_maildir():
         os.makedirs(os.path.join(d, sub))
     return d
 
-def chown_tree(d):
-    if os.geteuid() == 0:
-        import pwd
-        pw = pwd.getpwnam("facteur")
-        for root, dirs, files in os.walk(d):
-            for n in dirs + files:
-                os.lchown(os.path.join(root, n), pw.pw_uid, pw.pw_gid)
-        os.lchown(d, pw.pw_uid, pw.pw_gid)
-        os.chmod(os.path.dirname(d), 0o755)
+chown_tree = ft.give_to_facteur
 
 def mbox(d, script):
     return ft.run("facteur-imapd", ["-m"], stdin=script, home=home, FACTEUR_MAILDIR=d, timeout=20)

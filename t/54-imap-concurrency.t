@@ -208,17 +208,7 @@ def bigmd():
         os.makedirs(os.path.join(d, sub))
     return d
 
-def own(d):
-    if os.geteuid() == 0:
-        import pwd
-        pw = pwd.getpwnam("facteur")
-        for root, dirs, files in os.walk(d):
-            for n in dirs:
-                os.lchown(os.path.join(root, n), pw.pw_uid, pw.pw_gid)
-            for n in files:
-                os.lchown(os.path.join(root, n), pw.pw_uid, pw.pw_gid)
-        os.lchown(d, pw.pw_uid, pw.pw_gid)
-        os.chmod(os.path.dirname(d), 0o755)
+own = ft.give_to_facteur
 
 def mboxrun(d, script):
     return ft.run("facteur-imapd", ["-m"], stdin=script, home=home, FACTEUR_MAILDIR=d, timeout=60)
