@@ -17,7 +17,11 @@ int tlsctl_active(void);
  * the handshake, then throws away every byte the client sent before it
  * (what is buffered in `in` and what is still in the pipe), then lets the
  * engine relay. info gets "PROTOCOL CIPHER". 1 ok; 0 failed: the
- * connection is unusable and the caller exits. */
+ * connection is unusable and the caller exits.
+ * Direct mode ($FACTEUR_TLSDIRECT=1, set by the engine for STARTTLS
+ * sessions): until now in->fd and in->flush->fd were the client's socket
+ * itself; the engine answers the 'Y' with two pipe ends, which are
+ * dup2'd over them, and takes the socket for the handshake. */
 int tlsctl_starttls(bufin *in, str *info);
 
 /* 1 when STARTTLS may be offered now: an engine is there and the

@@ -1,7 +1,9 @@
 /* tlsd.c: facteur-tlsd [-t] PROG ARGS... -- the TLS engine's main: the
  * arguments and environment, the fork of the protocol program (before any
  * key is read), the key reading as root, the drop to facteur-tls, then
- * the plaintext relay (relay.c). This program never links OpenSSL: when
+ * then either the wait of direct mode (STARTTLS sessions: the program has
+ * the socket, see direct_wait) or, with -t, the plaintext relay (relay.c)
+ * until the hand-over. This program never links OpenSSL: when
  * TLS starts (a STARTTLS 'Y', or at once with -t) it execs
  * facteur-tlsd-tls (tlsd-tls.c), already unprivileged, handing it the
  * descriptors, a ClientHello held back, and the key files' bytes in a
@@ -21,7 +23,10 @@
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include "buf.h"
 #include "common.h"
@@ -197,6 +202,132 @@ static void find_tls_prog(str *out)
 		str_clear(out);
 }
 
+/* Direct mode (STARTTLS sessions): the program has the client's socket
+ * itself, and we only wait, holding the keys, for its 'Y' on the control
+ * channel. Then it gets a pair of pipes for fd 0 and fd 1 ('P' with the
+ * two descriptors), and we exec facteur-tlsd-tls on the socket, which
+ * sees an empty pipe to flush and starts the handshake. A plaintext
+ * session so costs no relay: no copy of every byte through this process,
+ * no wake-up of ours per command. */
+static int send_pipes(int ctl, int rfd, int wfd)
+{
+	union { struct cmsghdr h; char b[CMSG_SPACE(2 * sizeof(int))]; } u;
+	struct msghdr m;
+	struct iovec iov;
+	struct cmsghdr *c;
+	int fds[2];
+	char p = 'P';
+
+	memset(&u, 0, sizeof u);
+	memset(&m, 0, sizeof m);
+	iov.iov_base = &p;
+	iov.iov_len = 1;
+	m.msg_iov = &iov;
+	m.msg_iovlen = 1;
+	m.msg_control = u.b;
+	m.msg_controllen = sizeof u.b;
+	c = CMSG_FIRSTHDR(&m);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(2 * sizeof(int));
+	fds[0] = rfd;
+	fds[1] = wfd;
+	memcpy(CMSG_DATA(c), fds, sizeof fds);
+	for (;;) {
+		ssize_t r = sendmsg(ctl, &m, MSG_NOSIGNAL);
+		if (r == 1) return 1;
+		if (r < 0 && errno == EINTR) continue;
+		return 0;
+	}
+}
+
+/* the program said 'Y': give it its pipes, then hand over. Returns only
+ * when that failed. */
+static void direct_starttls(struct relay *rel, int ctl, const char *remote)
+{
+	int up[2], down[2];
+	struct tlsd *t;
+
+	if (pipe2(up, O_CLOEXEC) != 0) { log_line(remote, " fatal: unable to create pipes: ", strerror(errno), (char *)0); return; }
+	if (pipe2(down, O_CLOEXEC) != 0) {
+		log_line(remote, " fatal: unable to create pipes: ", strerror(errno), (char *)0);
+		close(up[0]);
+		close(up[1]);
+		return;
+	}
+	if (!send_pipes(ctl, up[0], down[1])) {
+		log_line(remote, " fatal: unable to pass the pipes: ", strerror(errno), (char *)0);
+		close(up[0]); close(up[1]); close(down[0]); close(down[1]);
+		return;
+	}
+	close(up[0]);
+	close(down[1]);
+	/* the program has let go of the socket (it uses the pipes from now) */
+	nonblock(0);
+	nonblock(1);
+	nonblock(up[1]);
+	nonblock(down[0]);
+	nonblock(ctl);
+	t = malloc(sizeof *t);
+	if (!t) { log_line(remote, " fatal: out of memory", (char *)0); return; }
+	tlsd_init(t, 0, 1, up[1], down[0], ctl, 0, 0, remote);
+	t->owner = rel;
+	(void)handover(t);      /* returns only on failure */
+	close(up[1]);
+	close(down[0]);
+	free(t);
+}
+
+/* wait for the program's end, or its STARTTLS; returns its exit status */
+static int direct_wait(struct relay *rel, int ctl, const char *remote)
+{
+	int pfd = -1;
+	int fl0 = rel->orig_fl0, fl1 = rel->orig_fl1;
+
+#ifdef SYS_pidfd_open
+	pfd = (int)syscall(SYS_pidfd_open, rel->pid, 0);
+#endif
+	while (ctl >= 0) {
+		struct pollfd p[2];
+		nfds_t n = 0;
+		char c;
+		ssize_t r;
+
+		p[n].fd = ctl; p[n].events = POLLIN; p[n].revents = 0; n++;
+		if (pfd >= 0) { p[n].fd = pfd; p[n].events = POLLIN; p[n].revents = 0; n++; }
+		/* no timeout of our own: the program times out its clients */
+		if (poll(p, n, -1) < 0) {
+			if (errno == EINTR) continue;
+			break;
+		}
+		if (n > 1 && p[1].revents) break;          /* the program ended */
+		if (!p[0].revents) continue;
+		r = read(ctl, &c, 1);
+		if (r < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+		if (r == 1 && c == 'Y') {
+			direct_starttls(rel, ctl, remote);
+			break;                             /* hand-over failed */
+		}
+		if (r == 1) {
+			/* a broken program: end its session, as the relay would
+			 * (it runs as another user: the socket is what we can shut) */
+			log_line(remote, " fatal: control protocol violated by the program", (char *)0);
+			(void)shutdown(0, SHUT_RDWR);
+		}
+		break;
+	}
+	/* our copies of the socket go first, so the client sees the end as
+	 * soon as the program's are gone too */
+	if (fl0 >= 0) (void)fcntl(0, F_SETFL, fl0);
+	if (fl1 >= 0) (void)fcntl(1, F_SETFL, fl1);
+	close(0);
+	close(1);
+	if (ctl >= 0) close(ctl);
+	if (pfd >= 0) close(pfd);
+	str_wipe(&rel->blob);
+	return tlsd_exit_status(rel->pid);
+}
+
 int main(int argc, char **argv)
 {
 	int implicit = 0, i = 1;
@@ -224,6 +355,7 @@ int main(int argc, char **argv)
 		log_fatal(EX_USAGE, "fatal: no connection on fd 0 and fd 1", (char *)0);
 
 	unsetenv("FACTEUR_TLS");
+	unsetenv("FACTEUR_TLSDIRECT");
 	avail = pemfiles_available();
 	if (avail != 1) {
 		if (implicit)
@@ -238,12 +370,22 @@ int main(int argc, char **argv)
 	tcp_env();
 	remote = getenv("TCPREMOTEIP");
 	if (!remote || !*remote) remote = "unknown";
-	if (pipe2(up, O_CLOEXEC) != 0 || pipe2(down, O_CLOEXEC) != 0 ||
+	up[0] = up[1] = down[0] = down[1] = -1;
+	if ((implicit && (pipe2(up, O_CLOEXEC) != 0 || pipe2(down, O_CLOEXEC) != 0)) ||
 	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl) != 0)
 		log_fatalsys(EX_OSERR, "fatal: unable to create pipes", (char *)0);
 	num[fmt_ulong(num, (unsigned long long)ctl[1])] = 0;
 	setenv("FACTEUR_TLSCTL", num, 1);
 	if (implicit) setenv("FACTEUR_TLS", "1", 1);
+	else setenv("FACTEUR_TLSDIRECT", "1", 1);   /* tlsctl.h */
+	orig_fl0 = fcntl(0, F_GETFL);
+	orig_fl1 = fcntl(1, F_GETFL);
+	{
+		/* whole TLS records, whole chunks of the program's output, or
+		 * (direct) whole replies: no reason for Nagle to hold one back */
+		int one = 1;
+		(void)setsockopt(1, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	}
 
 	/* fork before any key is read: the program never holds one, not even
 	 * in a copy of our memory */
@@ -251,7 +393,7 @@ int main(int argc, char **argv)
 	if (pid < 0) log_fatalsys(EX_OSERR, "fatal: unable to fork", (char *)0);
 	if (pid == 0) {
 		int fl;
-		if (dup2(up[0], 0) != 0 || dup2(down[1], 1) != 1)
+		if (implicit && (dup2(up[0], 0) != 0 || dup2(down[1], 1) != 1))
 			log_fatalsys(EX_OSERR, "fatal: unable to set up the program's input", (char *)0);
 		fl = fcntl(ctl[1], F_GETFD);
 		if (fl < 0 || fcntl(ctl[1], F_SETFD, fl & ~FD_CLOEXEC) != 0)
@@ -259,8 +401,10 @@ int main(int argc, char **argv)
 		execvp(argv[i], argv + i);
 		log_fatalsys(EX_UNAVAILABLE, "fatal: unable to run ", argv[i], (char *)0);
 	}
-	close(up[0]);
-	close(down[1]);
+	if (implicit) {
+		close(up[0]);
+		close(down[1]);
+	}
 	close(ctl[1]);
 	ours[0] = up[1];
 	ours[1] = down[0];
@@ -287,6 +431,9 @@ int main(int argc, char **argv)
 		fatal_after_fork(pid, EX_CONFIG, ours, "unable to switch to user " PRIV_TLSUSER, strerror(errno));
 	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);   /* a uid change may reset it */
 	str_free(&err);
+	rel.orig_fl0 = orig_fl0;
+	rel.orig_fl1 = orig_fl1;
+	if (!implicit) return direct_wait(&rel, ctl[0], remote);
 
 	t = malloc(sizeof *t);
 	if (!t) fatal_after_fork(pid, EX_OSERR, ours, "out of memory", 0);
@@ -296,18 +443,8 @@ int main(int argc, char **argv)
 	t->handshake_ms = tlsd_env_timeout_ms("FACTEUR_TLS_HANDSHAKE_TIMEOUT", t->handshake_ms);
 	t->idle_ms = tlsd_env_timeout_ms("FACTEUR_TLS_IDLE_TIMEOUT", t->idle_ms);
 	t->write_ms = tlsd_env_timeout_ms("FACTEUR_TLS_WRITE_TIMEOUT", t->write_ms);
-	orig_fl0 = fcntl(0, F_GETFL);
-	orig_fl1 = fcntl(1, F_GETFL);
-	rel.orig_fl0 = orig_fl0;
-	rel.orig_fl1 = orig_fl1;
 	nonblock(0);
 	nonblock(1);
-	{
-		/* we write whole TLS records or whole chunks of the program's
-		 * output: no reason for Nagle to hold one back */
-		int one = 1;
-		(void)setsockopt(1, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	}
 	nonblock(up[1]);
 	nonblock(down[0]);
 	nonblock(ctl[0]);
