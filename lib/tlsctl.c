@@ -126,6 +126,8 @@ static int to_pipes(int fd, bufin *in)
 	int rfd, wfd, out = in->flush ? in->flush->fd : 1;
 	int ok;
 
+	/* one descriptor both ways cannot become two pipes */
+	if (in->fd == out) return 0;
 	if (!take_pipes(fd, &rfd, &wfd)) return 0;
 	ok = dup2(rfd, in->fd) == in->fd && dup2(wfd, out) == out;
 	close(rfd);

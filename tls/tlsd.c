@@ -1,7 +1,7 @@
 /* tlsd.c: facteur-tlsd [-t] PROG ARGS... -- the TLS engine's main: the
  * arguments and environment, the fork of the protocol program (before any
  * key is read), the key reading as root, the drop to facteur-tls, then
- * then either the wait of direct mode (STARTTLS sessions: the program has
+ * either the wait of direct mode (STARTTLS sessions: the program has
  * the socket, see direct_wait) or, with -t, the plaintext relay (relay.c)
  * until the hand-over. This program never links OpenSSL: when
  * TLS starts (a STARTTLS 'Y', or at once with -t) it execs
@@ -110,6 +110,9 @@ static _Noreturn void fatal_after_fork(pid_t pid, int code, int fds[4], const ch
 
 	log_line("fatal: ", what, detail ? ": " : "", detail ? detail : "", (char *)0);
 	for (i = 0; i < 4; i++) if (fds[i] >= 0) close(fds[i]);
+	/* in direct mode the program has the socket too: the session ends
+	 * here all the same, not in plaintext with a STARTTLS that cannot work */
+	(void)shutdown(0, SHUT_RDWR);
 	close(0);
 	close(1);
 	(void)tlsd_exit_status(pid);
@@ -242,23 +245,24 @@ static int send_pipes(int ctl, int rfd, int wfd)
 }
 
 /* the program said 'Y': give it its pipes, then hand over. Returns only
- * when that failed. */
-static void direct_starttls(struct relay *rel, int ctl, const char *remote)
+ * when that failed: 1 when fd 0/1 were made non-blocking by then (to be
+ * given their modes back), else 0. */
+static int direct_starttls(struct relay *rel, int ctl, const char *remote)
 {
 	int up[2], down[2];
 	struct tlsd *t;
 
-	if (pipe2(up, O_CLOEXEC) != 0) { log_line(remote, " fatal: unable to create pipes: ", strerror(errno), (char *)0); return; }
+	if (pipe2(up, O_CLOEXEC) != 0) { log_line(remote, " fatal: unable to create pipes: ", strerror(errno), (char *)0); return 0; }
 	if (pipe2(down, O_CLOEXEC) != 0) {
 		log_line(remote, " fatal: unable to create pipes: ", strerror(errno), (char *)0);
 		close(up[0]);
 		close(up[1]);
-		return;
+		return 0;
 	}
 	if (!send_pipes(ctl, up[0], down[1])) {
 		log_line(remote, " fatal: unable to pass the pipes: ", strerror(errno), (char *)0);
 		close(up[0]); close(up[1]); close(down[0]); close(down[1]);
-		return;
+		return 0;
 	}
 	close(up[0]);
 	close(down[1]);
@@ -269,20 +273,21 @@ static void direct_starttls(struct relay *rel, int ctl, const char *remote)
 	nonblock(down[0]);
 	nonblock(ctl);
 	t = malloc(sizeof *t);
-	if (!t) { log_line(remote, " fatal: out of memory", (char *)0); return; }
+	if (!t) { log_line(remote, " fatal: out of memory", (char *)0); return 1; }
 	tlsd_init(t, 0, 1, up[1], down[0], ctl, 0, 0, remote);
 	t->owner = rel;
 	(void)handover(t);      /* returns only on failure */
 	close(up[1]);
 	close(down[0]);
 	free(t);
+	return 1;
 }
 
 /* wait for the program's end, or its STARTTLS; returns its exit status */
 static int direct_wait(struct relay *rel, int ctl, const char *remote)
 {
 	int pfd = -1;
-	int fl0 = rel->orig_fl0, fl1 = rel->orig_fl1;
+	int touched = 0;   /* fd 0/1 made non-blocking: give their modes back */
 
 #ifdef SYS_pidfd_open
 	pfd = (int)syscall(SYS_pidfd_open, rel->pid, 0);
@@ -305,7 +310,7 @@ static int direct_wait(struct relay *rel, int ctl, const char *remote)
 		r = read(ctl, &c, 1);
 		if (r < 0 && (errno == EINTR || errno == EAGAIN)) continue;
 		if (r == 1 && c == 'Y') {
-			direct_starttls(rel, ctl, remote);
+			touched = direct_starttls(rel, ctl, remote);
 			break;                             /* hand-over failed */
 		}
 		if (r == 1) {
@@ -317,14 +322,17 @@ static int direct_wait(struct relay *rel, int ctl, const char *remote)
 		break;
 	}
 	/* our copies of the socket go first, so the client sees the end as
-	 * soon as the program's are gone too */
-	if (fl0 >= 0) (void)fcntl(0, F_SETFL, fl0);
-	if (fl1 >= 0) (void)fcntl(1, F_SETFL, fl1);
+	 * soon as the program's are gone too. Its modes are the program's
+	 * business while it may still run on it (we never changed them
+	 * unless the hand-over got that far). */
+	if (touched && rel->orig_fl0 >= 0) (void)fcntl(0, F_SETFL, rel->orig_fl0);
+	if (touched && rel->orig_fl1 >= 0) (void)fcntl(1, F_SETFL, rel->orig_fl1);
 	close(0);
 	close(1);
 	if (ctl >= 0) close(ctl);
 	if (pfd >= 0) close(pfd);
 	str_wipe(&rel->blob);
+	str_free(&rel->exe);
 	return tlsd_exit_status(rel->pid);
 }
 
@@ -354,6 +362,10 @@ int main(int argc, char **argv)
 	if (fcntl(0, F_GETFD) < 0 || fcntl(1, F_GETFD) < 0)
 		log_fatal(EX_USAGE, "fatal: no connection on fd 0 and fd 1", (char *)0);
 
+	/* a SIGCHLD ignored by whoever started us would reap the program
+	 * behind our back: its exit status lost (we would say EX_OSERR) and,
+	 * in direct mode, its pid free for reuse before we watch it */
+	signal(SIGCHLD, SIG_DFL);
 	unsetenv("FACTEUR_TLS");
 	unsetenv("FACTEUR_TLSDIRECT");
 	avail = pemfiles_available();
