@@ -110,6 +110,13 @@ int enqueue_run(struct enqueue *q, int msgfd, int envfd)
 	if (fd < 0) { q->err = errno; q->why = "unable to create queue/mess file"; code = err_qqexit(errno); goto out; }
 	code = copy_message(q, msgfd, fd);
 	if (code != QQ_OK) goto fail;
+	/* a reused inode keeps its old length: cut it to ours */
+	{
+		off_t end = lseek(fd, 0, SEEK_CUR);
+		if (end < 0 || ftruncate(fd, end) != 0) {
+			q->err = errno; q->why = "unable to write message"; code = err_qqexit(errno); goto fail;
+		}
+	}
 	if (fsync(fd) != 0) { q->err = errno; q->why = "unable to sync message"; code = err_qqexit(errno); goto fail; }
 	if (close(fd) != 0) { fd = -1; q->err = errno; q->why = "unable to close message"; code = err_qqexit(errno); goto fail; }
 	fd = -1;

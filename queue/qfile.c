@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include "buf.h"
 #include "exitcodes.h"
@@ -294,7 +295,7 @@ int qinfo_stage(const char *id, const struct qinfo *q)
 	if (qpath(&tmp, QDIR_TMP, id, ".info") && qinfo_format(q, &c)) {
 		unlink(tmp.s);
 		fd = qfile_open_new(tmp.s, O_WRONLY | O_EXCL);
-		ok = fd >= 0 && fd_writeall(fd, c.s, c.len, -1);
+		ok = fd >= 0 && ftruncate(fd, (off_t)c.len) == 0 && fd_writeall(fd, c.s, c.len, -1);
 		if (fd >= 0 && close(fd) != 0) ok = 0;
 		if (!ok && fd >= 0) { int e = errno; unlink(tmp.s); errno = e; }
 	}
@@ -428,11 +429,14 @@ int qdirs_make(void)
 	return 1;
 }
 
-/* How many parked names one qfile_open_new tries before it allocates:
- * concurrent facteur-queues read pool/ in the same order and race for
- * the first names; a few misses are cheaper than a fresh inode. */
-#define QPOOL_TRIES 6
-#define QPOOL_PROBES 3
+/* How many parked names one qfile_open_new tries before it allocates, and
+ * how many free names qpool_publish tries before it frees an inode. The
+ * taker probes names at random (no readdir: reading a hashed directory of
+ * a thousand names cost more than the rename it finds), so the pool's
+ * occupancy settles where a take rarely misses QPOOL_TRIES times in a row
+ * and a publish rarely finds QPOOL_PROBES names taken: around half full. */
+#define QPOOL_TRIES 16
+#define QPOOL_PROBES 8
 
 static int pool_name(char *out, size_t size, unsigned long k)
 {
@@ -446,49 +450,60 @@ static int pool_name(char *out, size_t size, unsigned long k)
 	return 1;
 }
 
+/* a small generator for the probes: concurrent takers must not all try
+ * the same names in the same order */
+static unsigned long pool_rand(void)
+{
+	static unsigned long x;
+
+	if (!x) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		x = ((unsigned long)getpid() << 20) ^ (unsigned long)ts.tv_nsec ^ 0x9e3779b97f4a7c15ul;
+		if (!x) x = 1;
+	}
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return x;
+}
+
 /* a parked inode moved to path and opened; -1 when none could be had,
- * -2 when path exists (RENAME_NOREPLACE said so) */
+ * -2 when path exists (RENAME_NOREPLACE said so). Not emptied: it may
+ * hold an old queue file's bytes, and its writer sets its length. */
 static int pool_take(const char *path, int oflags)
 {
 	char src[sizeof QDIR_POOL + 2 + FMT_ULONG];
-	DIR *d = opendir(QDIR_POOL);
-	struct dirent *e;
-	int tries = 0, fd = -1;
+	int tries, fd = -1;
 	uid_t me = geteuid();
 
-	if (!d) return -1;
-	while (fd < 0 && tries < QPOOL_TRIES && (e = readdir(d)) != 0) {
+	for (tries = 0; fd < 0 && tries < QPOOL_TRIES; tries++) {
 		struct stat st;
-		size_t n = strlen(e->d_name);
 
-		if (e->d_name[0] != 'p' || n < 2 || n > FMT_ULONG) continue;
-		tries++;
+		if (!pool_name(src, sizeof src, pool_rand() >> 16)) return -1;
+		if (renameat2(AT_FDCWD, src, AT_FDCWD, path, RENAME_NOREPLACE) != 0) {
+			if (errno == EEXIST) return -2;
+			if (errno == ENOENT) continue;      /* a free name, or taken */
+			return -1;                          /* EINVAL: no renameat2 here */
+		}
 		/* only facteur writes the queue, but a parked name is still
-		 * checked: a regular file of ours with one link, or it goes
-		 * (never followed, never truncated through another link) */
-		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+		 * checked once it is ours: a regular file of ours with one link,
+		 * or it goes (never followed, never written through another
+		 * link; a directory or a FIFO is never opened for writing) */
+		if (fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
 		if (!S_ISREG(st.st_mode) || st.st_nlink != 1 || (st.st_uid != me && me != 0)) {
-			unlinkat(dirfd(d), e->d_name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0);
+			unlinkat(AT_FDCWD, path, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0);
 			continue;
 		}
-		memcpy(src, QDIR_POOL "/", sizeof QDIR_POOL);
-		memcpy(src + sizeof QDIR_POOL, e->d_name, n + 1);
-		if (renameat2(AT_FDCWD, src, AT_FDCWD, path, RENAME_NOREPLACE) != 0) {
-			if (errno == EEXIST) { fd = -2; break; }
-			if (errno == ENOENT) continue;      /* another process took it */
-			break;                              /* EINVAL: no renameat2 here */
-		}
-		/* checked again once it is ours, and only then emptied */
 		fd = open(path, (oflags & O_ACCMODE) | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 		if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
-		                (st.st_uid != me && me != 0) || ftruncate(fd, 0) != 0 ||
+		                (st.st_uid != me && me != 0) ||
 		                ((st.st_mode & 07777) != 0600 && fchmod(fd, 0600) != 0))) {
 			close(fd);
 			fd = -1;
 		}
 		if (fd < 0) unlink(path);
 	}
-	closedir(d);
 	return fd;
 }
 
@@ -526,25 +541,21 @@ int qfile_discard(const char *path)
 {
 	char hold[QPOOL_HELD_MAX];
 	struct stat st;
-	int fd, ok;
 
 	/* only a regular file of one link is parked */
 	if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1)
 		return unlink(path);
-	/* 1. the rename is the removal, as atomic as unlink: a process
-	 * killed at any point leaves the whole file at path or none there.
-	 * It goes to a held name that takers ignore, because 2. empties it
-	 * (a taker must never get an inode still to be truncated: the
-	 * truncation would cut the new message it holds), and 3. only
-	 * qpool_publish, once the removal of the old name is on disk, lets
-	 * takers have it (else a power failure could bring the old name
-	 * back, pointing at the new contents). */
+	/* The rename is the removal, as atomic as unlink: a process killed
+	 * at any point leaves the whole file at path or none there. It goes
+	 * to a held name that takers ignore: only qpool_publish, once the
+	 * removal of the old name is on disk, lets takers have it (else a
+	 * power failure could bring the old name back, pointing at the new
+	 * contents). It is not emptied: freeing its blocks, and the next
+	 * writer allocating them again, cost more than the rest of the
+	 * reuse (with -o discard, each free is a discard request); the
+	 * taker writes over the old bytes and sets the length itself. */
 	held_name(hold, sizeof hold, held_next);
 	if (rename(path, hold) != 0) return unlink(path);
-	fd = open(hold, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	ok = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && ftruncate(fd, 0) == 0;
-	if (fd >= 0) close(fd);
-	if (!ok) { unlink(hold); return 0; }
 	held_next++;
 	return 0;
 }
@@ -579,18 +590,37 @@ void qpool_sweep(void)
 	DIR *d = opendir(QDIR_POOL);
 	struct dirent *e;
 
+	uid_t me = geteuid();
+
 	if (!d) return;
 	while ((e = readdir(d)) != 0) {
 		size_t n = strlen(e->d_name);
-		if (e->d_name[0] != '.' || e->d_name[1] != 'h' || n > 255) continue;
+		struct stat st;
+		if (n > 255 || (e->d_name[0] == '.' && (n == 1 || (n == 2 && e->d_name[1] == '.')))) continue;
 		memcpy(p, QDIR_POOL "/", sizeof QDIR_POOL);
 		memcpy(p + sizeof QDIR_POOL, e->d_name, n + 1);
-		unlink(p);
+		if (e->d_name[0] == '.' && e->d_name[1] == 'h') { unlink(p); continue; }
+		/* a parked name that no taker would accept goes too (takers
+		 * probe at random, so one might never meet it) */
+		if (lstat(p, &st) != 0) continue;
+		if (e->d_name[0] != 'p' || !S_ISREG(st.st_mode) || st.st_nlink != 1 || (st.st_uid != me && me != 0))
+			(void)unlinkat(AT_FDCWD, p, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0);
 	}
 	closedir(d);
 }
 
 int qfile_writenew(const char *path, const void *data, size_t n)
 {
-	return fsx_writefd(qfile_open_new(path, O_WRONLY | O_EXCL), path, data, n);
+	int fd = qfile_open_new(path, O_WRONLY | O_EXCL);
+
+	/* a reused inode may be longer: its length first (only a longer
+	 * one's tail is freed), then the bytes over the old ones */
+	if (fd >= 0 && ftruncate(fd, (off_t)n) != 0) {
+		int e = errno;
+		close(fd);
+		unlink(path);
+		errno = e;
+		return 0;
+	}
+	return fsx_writefd(fd, path, data, n);
 }

@@ -115,16 +115,18 @@ int qprog_find(const char *name, const char *envvar, str *out);
 int qtrigger_poke(char c);
 
 /* The inode pool (queue/README.md, "The inode pool"): finished queue
- * files are emptied and parked in pool/ instead of unlinked, and new
- * queue files take one from there, so the queue neither frees nor
- * allocates inodes in its steady state.
+ * files are parked in pool/ instead of unlinked, and new queue files take
+ * one from there, so the queue neither frees nor allocates inodes (nor,
+ * mostly, blocks) in its steady state.
  * qfile_open_new: open path as a new file: a parked inode renamed to path
- * (never over an existing path) and truncated, or else
+ * (never over an existing path), or else
  * open(path, oflags | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600). oflags:
  * the access mode plus O_EXCL (fail with EEXIST when path exists) or
- * O_TRUNC (reuse it). -1 on error (errno).
+ * O_TRUNC (reuse it). -1 on error (errno). A parked inode is NOT empty:
+ * the caller writes from offset 0 and sets the length (ftruncate) before
+ * it syncs or commits the file.
  * qfile_discard: like unlink(path) (the same crash semantics: not
- * synced), but the inode is emptied and parked when pool/ has room.
+ * synced), but the inode is parked when pool/ has room.
  * 0 ok, -1 error (errno). */
 int qfile_open_new(const char *path, int oflags);
 int qfile_discard(const char *path);
@@ -135,8 +137,10 @@ int qfile_discard(const char *path);
 #define QPOOL_HELD_MAX (sizeof QDIR_POOL + 4 + 2 * FMT_ULONG)
 unsigned long qpool_mark(void);
 void qpool_publish(unsigned long upto);
-/* removes what a killed qfile_discard left half-parked (pool/.h*);
- * facteur-send's start-up, the only process that discards */
+/* removes what a killed qfile_discard left half-parked (pool/.h*), and
+ * any entry no taker would accept (not a regular file of ours with one
+ * link, or not named pN); facteur-send's start-up, the only process that
+ * discards */
 void qpool_sweep(void);
 /* path written with data, fsynced and closed, as a new file (O_EXCL);
  * 1 ok, 0 error (errno; nothing left at path) */

@@ -999,15 +999,19 @@ static int spawn(struct sched *s, struct job **jobs, size_t np, const char *prog
 			goto fail;
 		}
 		made++;
-		if (ftruncate(lfd[x], 0) != 0) goto fail;
+		str_clear(&jl);
 		if (!str_copys(&jl, j->remote ? "J1" : "J0")) goto fail;
 		for (i = 0; i < j->nri; i++)
 			if (!str_appendc(&jl, ' ') || !str_appendu(&jl, j->ri[i])) goto fail;
-		/* the id too: recover() trusts a run file only when it names
-		 * its own message (defence in depth: a reused inode is emptied
-		 * before it is published, and again when it is taken) */
+		/* the id too: recover() trusts a run file only when its J line
+		 * names its own message. A reused inode holds an old run's
+		 * bytes: cut to the J line's length first (within its first
+		 * block, so nothing is freed), then the J line over them. Killed
+		 * in between, the file starts with an old J line cut short or
+		 * naming another message: not trusted, the delivery is redone. */
 		if (!str_appends(&jl, " @") || !str_append(&jl, j->m->id.s, j->m->id.len) ||
-		    !str_appendc(&jl, '\n') || !fd_writeall(lfd[x], jl.s, jl.len, -1)) goto fail;
+		    !str_appendc(&jl, '\n') || ftruncate(lfd[x], (off_t)jl.len) != 0 ||
+		    !fd_writeall(lfd[x], jl.s, jl.len, -1)) goto fail;
 	}
 	str_free(&jl);
 	pid = fork();
