@@ -4,9 +4,9 @@ TESTPROGS += t/bin/unit-deliver
 
 DELIVER_CORE := deliver/dlv.o deliver/rules.o deliver/run.o
 
-bin/facteur-local: deliver/local.o $(DELIVER_CORE) $(LIBFACTEUR)
+bin/facteur-local: $(call hot,deliver/local.o $(DELIVER_CORE))
 	@mkdir -p bin
-	$(LINK) $(STATIC) $^ $(LIBS_CDB)
+	$(HOT_LINK) $^ $(HOT_CDB) $(HOT_END)
 
 bin/facteur-deliver: deliver/deliver.o $(LIBFACTEUR)
 	@mkdir -p bin

@@ -20,6 +20,7 @@
 #include "buf.h"
 #include "deadline.h"
 #include "str.h"
+#include "sysdep.h"
 
 #define AUTH_CHECKER       "facteur-checkpassword"
 #define AUTH_WRITE_MS      10000     /* the checker reads fd 3 at once */
@@ -116,7 +117,7 @@ int auth_checkpassword_run(const char *user, size_t ulen, const char *pass,
 			dup2(fd, 1);
 			if (fd > 2) close(fd);
 			/* nor with the caller's other descriptors (TLS control...) */
-			close_range(4, ~0U, 0);
+			sys_close_from(4);
 		}
 		argv[i++] = path.s;
 		if (prog)

@@ -2,9 +2,9 @@
 # queue manager), facteur-qstat (lists the queue), facteur-sendmail.
 PROGS += bin/facteur-queue bin/facteur-send bin/facteur-qstat bin/facteur-sendmail
 
-bin/facteur-queue: queue/queue.o queue/enqueue.o queue/qfile.o $(LIBFACTEUR)
+bin/facteur-queue: $(call hot,queue/queue.o queue/enqueue.o queue/qfile.o)
 	@mkdir -p bin
-	$(LINK) $(STATIC) $^
+	$(HOT_LINK) $^ $(HOT_END)
 
 bin/facteur-send: queue/send.o queue/sched.o queue/bounce.o queue/qfile.o $(LIBFACTEUR)
 	@mkdir -p bin

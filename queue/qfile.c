@@ -16,6 +16,7 @@
 #include "fsx.h"
 #include "qfile.h"
 #include "scan.h"
+#include "sysdep.h"
 
 int qaddr_ok(const char *s, size_t n)
 {
@@ -481,10 +482,10 @@ static int pool_take(const char *path, int oflags)
 		struct stat st;
 
 		if (!pool_name(src, sizeof src, pool_rand() >> 16)) return -1;
-		if (renameat2(AT_FDCWD, src, AT_FDCWD, path, RENAME_NOREPLACE) != 0) {
+		if (sys_renameat2(AT_FDCWD, src, AT_FDCWD, path, RENAME_NOREPLACE) != 0) {
 			if (errno == EEXIST) return -2;
 			if (errno == ENOENT) continue;      /* a free name, or taken */
-			return -1;                          /* EINVAL: no renameat2 here */
+			return -1;                          /* EINVAL, ENOSYS: no renameat2 here */
 		}
 		/* only facteur writes the queue, but a parked name is still
 		 * checked once it is ours: a regular file of ours with one link,
@@ -577,7 +578,7 @@ void qpool_publish(unsigned long upto)
 		held_name(hold, sizeof hold, held_pub);
 		for (i = 0; i < QPOOL_PROBES && !done; i++) {
 			if (!pool_name(dst, sizeof dst, next++)) break;
-			if (renameat2(AT_FDCWD, hold, AT_FDCWD, dst, RENAME_NOREPLACE) == 0) done = 1;
+			if (sys_renameat2(AT_FDCWD, hold, AT_FDCWD, dst, RENAME_NOREPLACE) == 0) done = 1;
 			else if (errno != EEXIST) break;     /* no renameat2 */
 		}
 		if (!done) unlink(hold);

@@ -32,6 +32,7 @@
 #include "log.h"
 #include "priv.h"
 #include "str.h"
+#include "sysdep.h"
 
 /* names the instance of a setuid facteur-queue run by a non-root user:
  * a file in the program's own directory, both owned by root and
@@ -102,7 +103,7 @@ static int check_fds(void)
 		if (fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) return 0;
 	}
 	if (fcntl(2, F_GETFL) < 0 && open("/dev/null", O_WRONLY) != 2) return 0;
-	close_range(3, ~0U, 0);
+	sys_close_from(3);
 	return 1;
 }
 

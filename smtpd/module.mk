@@ -5,9 +5,9 @@ SMTPD_OBJ := smtpd/session.o smtpd/data.o smtpd/reply.o \
 PROGS += bin/facteur-smtpd
 TESTPROGS += t/bin/unit-smtpd
 
-bin/facteur-smtpd: smtpd/smtpd.o $(SMTPD_OBJ) $(LIBFACTEUR)
+bin/facteur-smtpd: $(call hot,smtpd/smtpd.o $(SMTPD_OBJ))
 	@mkdir -p bin
-	$(LINK) $(STATIC) $^ $(LIBS_CDB)
+	$(HOT_LINK) $^ $(HOT_CDB) $(HOT_END)
 
 t/bin/unit-smtpd: t/unit/smtpd.o $(SMTPD_OBJ) $(LIBFACTEUR)
 	@mkdir -p t/bin

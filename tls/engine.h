@@ -4,9 +4,17 @@
 #ifndef FACTEUR_TLS_ENGINE_H
 #define FACTEUR_TLS_ENGINE_H
 #include <stddef.h>
-#include <openssl/ssl.h>
 #include "str.h"
+#ifdef TLSD_RELAY
+/* the relay build (facteur-tlsd) never sees OpenSSL, not even its headers:
+ * it may be compiled against another C library (Makefile, "musl") */
+typedef struct ssl_st SSL;
+typedef struct bio_st BIO;
+struct tlsconf_server;
+#else
+#include <openssl/ssl.h>
 #include "tlsconf.h"
+#endif
 
 #define TLSD_BUF          16384           /* one TLS record of plaintext */
 #define TLSD_BIO_MAX      (64 * 1024)     /* ciphertext held per direction */

@@ -5,9 +5,9 @@
 PROGS += bin/facteur-tlsd bin/facteur-tlsd-tls
 TESTPROGS += t/bin/tls-echo
 
-bin/facteur-tlsd: tls/tlsd.o tls/relay.o tls/pemfiles.o tls/common.o $(LIBFACTEUR)
+bin/facteur-tlsd: $(call hot,tls/tlsd.o tls/relay.o tls/pemfiles.o tls/common.o)
 	@mkdir -p bin
-	$(LINK) $(STATIC) $^
+	$(HOT_LINK) $^ $(HOT_END)
 
 bin/facteur-tlsd-tls: tls/tlsd-tls.o tls/engine.o tls/common.o $(LIBFACTEUR)
 	@mkdir -p bin

@@ -12,7 +12,6 @@
 #include <unistd.h>
 #include "control.h"
 #include "pemfiles.h"
-#include "tlsconf.h"
 #include "tlsfiles.h"
 
 int pemfiles_available(void)

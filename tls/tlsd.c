@@ -12,6 +12,7 @@
  * a plaintext session no longer pays. Started as root by tcpserver/systemd
  * or by a protocol program's tlsctl_maybe_exec_engine; trusts its command
  * line and the instance's control/tls/ files, nothing from the network. */
+#define TLSD_RELAY 1     /* engine.h: the build without OpenSSL */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
