@@ -2,12 +2,17 @@
  * bytes, copied as is: we add nothing, smtpd adds Received) and the
  * envelope (untrusted: checked by envscan_feed), and commits them in an
  * order that makes a crash at any point safe:
- *   1. mess/ID written and fsynced        (crash: an orphan, cleaned later)
+ *   1. mess/ID written; a thread fsyncs it, then mess/, while we go on
+ *                                          (crash: an orphan, cleaned later)
  *   2. tmp/ID (envelope) written, fsynced  (crash: as above, plus tmp junk)
- *   3. mess/ fsynced, rename tmp/ID -> todo/ID, todo/ fsynced: committed
- * Only then does the caller hear 0. Runs as `facteur` in queue/. */
+ *   3. the thread joined, both its fsyncs good; rename tmp/ID -> todo/ID,
+ *      todo/ fsynced: committed
+ * Only then does the caller hear 0. The three waits of 1. and 2. overlap
+ * (~0.25 ms each here) and all three end before the rename. Runs as
+ * `facteur` in queue/. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -89,10 +94,45 @@ static int read_envelope(struct enqueue *q, int in, str *env)
 	}
 }
 
+/* the message's durability, off the main thread: fsync of the file,
+ * then of mess/ (its entry); step 1 failed or 2 failed, or neither */
+struct msgsync {
+	int fd;
+	int step;
+	int err;
+};
+
+static void *msgsync_run(void *a)
+{
+	struct msgsync *m = a;
+
+	if (fsync(m->fd) != 0) { m->step = 1; m->err = errno; }
+	else if (!fsx_syncdir(QDIR_MESS)) { m->step = 2; m->err = errno; }
+	return 0;
+}
+
+/* waits for the thread (when there is one); its failure takes the place
+ * of code as it would have in the sequential order: the message's fsync
+ * came before anything of the envelope, mess/'s fsync after it all */
+static int msgsync_join(struct enqueue *q, pthread_t *th, int *running, struct msgsync *m, int code)
+{
+	if (*running) pthread_join(*th, 0);
+	*running = 0;
+	if (m->step == 1 || (m->step == 2 && code == QQ_OK)) {
+		q->err = m->err;
+		q->why = m->step == 1 ? "unable to sync message" : "unable to sync queue/mess";
+		errno = m->err;
+		return err_qqexit(m->err);
+	}
+	return code;
+}
+
 int enqueue_run(struct enqueue *q, int msgfd, int envfd)
 {
 	str mess = STR_ZERO, tmp = STR_ZERO, todo = STR_ZERO, env = STR_ZERO;
-	int fd = -1, code;
+	struct msgsync ms = { -1, 0, 0 };
+	pthread_t th;
+	int fd = -1, code, running = 0;
 
 	q->why = "";
 	if (!uniq_make(&q->id) || !str_0(&q->id) ||
@@ -117,16 +157,22 @@ int enqueue_run(struct enqueue *q, int msgfd, int envfd)
 			q->err = errno; q->why = "unable to write message"; code = err_qqexit(errno); goto fail;
 		}
 	}
-	if (fsync(fd) != 0) { q->err = errno; q->why = "unable to sync message"; code = err_qqexit(errno); goto fail; }
-	if (close(fd) != 0) { fd = -1; q->err = errno; q->why = "unable to close message"; code = err_qqexit(errno); goto fail; }
-	fd = -1;
+	/* the message's fsync and mess/'s run while we read and write the
+	 * envelope; no thread to be had: in line, as before */
+	ms.fd = fd;
+	running = pthread_create(&th, 0, msgsync_run, &ms) == 0;
+	if (!running) msgsync_run(&ms);
 	code = read_envelope(q, envfd, &env);
 	if (code != QQ_OK) goto fail;
 	if (!str_copys(&q->sender, env.s + 1)) { q->why = "out of memory"; code = QQ_NOMEM; goto fail; }
 	if (!qfile_writenew(tmp.s, env.s, env.len)) {
 		q->err = errno; q->why = "unable to write envelope"; code = err_qqexit(errno); goto fail;
 	}
-	if (!fsx_syncdir(QDIR_MESS)) { q->err = errno; q->why = "unable to sync queue/mess"; code = err_qqexit(errno); goto fail; }
+	/* the message and its entry durable before the commit */
+	code = msgsync_join(q, &th, &running, &ms, QQ_OK);
+	if (code != QQ_OK) goto fail;
+	if (close(fd) != 0) { fd = -1; q->err = errno; q->why = "unable to close message"; code = err_qqexit(errno); goto fail; }
+	fd = -1;
 	if (rename(tmp.s, todo.s) != 0) { q->err = errno; q->why = "unable to commit envelope"; code = err_qqexit(errno); goto fail; }
 	if (!fsx_syncdir(QDIR_TODO)) {
 		/* the rename may or may not survive a power loss: take it back so
@@ -143,6 +189,8 @@ int enqueue_run(struct enqueue *q, int msgfd, int envfd)
 	code = QQ_OK;
 	goto out;
 fail:
+	/* the thread may still use fd, and its failure may come first */
+	code = msgsync_join(q, &th, &running, &ms, code);
 	{
 		int e = errno;
 		if (fd >= 0) close(fd);

@@ -2,9 +2,11 @@
 # queue manager), facteur-qstat (lists the queue), facteur-sendmail.
 PROGS += bin/facteur-queue bin/facteur-send bin/facteur-qstat bin/facteur-sendmail
 
+# -pthread: enqueue.c's fsync thread (libc itself since glibc 2.34 and
+# in musl's libc.a; -nostdlib, the musl link, adds nothing for it)
 bin/facteur-queue: $(call hot,queue/queue.o queue/enqueue.o queue/qfile.o)
 	@mkdir -p bin
-	$(HOT_LINK) $^ $(HOT_END)
+	$(HOT_LINK) $^ $(HOT_END) -pthread
 
 bin/facteur-send: queue/send.o queue/sched.o queue/bounce.o queue/qfile.o $(LIBFACTEUR)
 	@mkdir -p bin
