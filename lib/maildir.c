@@ -15,6 +15,7 @@
 #include "fmt.h"
 #include "fsx.h"
 #include "maildir.h"
+#include "sysdep.h"
 
 #define COPY_CHUNK 65536
 #define HOST_MAX   64
@@ -323,13 +324,21 @@ int maildir_deliver(int dirfd, const struct maildir_msg *m, str *name)
 	    !str_appendu(&final, c->size + c->lfs)) goto fail;
 	if (m->flags && (!str_appends(&final, ":2,") || !str_appends(&final, m->flags))) goto fail;
 	if (!str_0(&final)) goto fail;
-	if (linkat(tfd, tmpname.s, dfd, final.s, 0) != 0) {
-		/* file systems without hard links (some FUSE, AFS): rename instead */
-		if (errno != EPERM && errno != EOPNOTSUPP && errno != EMLINK) goto fail;
-		if (renameat(tfd, tmpname.s, dfd, final.s) != 0) goto fail;
+	/* The Maildir protocol's link-then-unlink, in one step: a rename that
+	 * never replaces an existing name (RENAME_NOREPLACE), as atomic and
+	 * one directory update fewer. Where the kernel or the file system
+	 * has no such rename (EINVAL, ENOSYS), link and unlink. */
+	if (sys_renameat2(tfd, tmpname.s, dfd, final.s, RENAME_NOREPLACE) != 0) {
+		if (errno != EINVAL && errno != ENOSYS) goto fail;
+		if (linkat(tfd, tmpname.s, dfd, final.s, 0) != 0) {
+			/* file systems without hard links (some FUSE, AFS): rename instead */
+			if (errno != EPERM && errno != EOPNOTSUPP && errno != EMLINK) goto fail;
+			if (renameat(tfd, tmpname.s, dfd, final.s) != 0) goto fail;
+		}
+		unlinkat(tfd, tmpname.s, 0);
 	}
 	linked = 1;
-	unlinkat(tfd, tmpname.s, 0);
+	created = 0;
 	if (fsync(dfd) != 0 && errno != EINVAL) goto fail;
 	if (name) {
 		if (!str_copys(name, dest) || !str_appendc(name, '/') ||
