@@ -15,7 +15,7 @@ TESTPROGS += t/bin/unit-imap
 # The libFuzzer target (not built by `make`; t/59 builds its own copy).
 FUZZ_IMAP_SRC := imapd/fuzz-imap.c imapd/cmd.c imapd/preauth.c imapd/folder.c imapd/mailbox.c \
 	imapd/selected.c imapd/fetch.c imapd/envelope.c imapd/search.c lib/str.c lib/buf.c lib/scan.c \
-	lib/fmt.c lib/fsx.c lib/log.c lib/mime.c lib/mutf7.c lib/addr.c lib/b64.c lib/control.c lib/tlsctl.c \
+	lib/fmt.c lib/fsx.c lib/log.c lib/mime.c lib/mutf7.c lib/addr.c lib/b64.c lib/control.c lib/tlsctl.c lib/sock.c \
 	lib/auth.c lib/sasl.c lib/deadline.c
 
 t/bin/fuzz-imap: $(FUZZ_IMAP_SRC)

@@ -5,17 +5,15 @@
  * read, otherwise as facteur. */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <unistd.h>
 #include "control.h"
 #include "log.h"
 #include "scan.h"
 #include "tlsctl.h"
+#include "sock.h"
 
 #define TLSCTL_INFO_MAX 200      /* longest "PROTOCOL CIPHER" line kept */
 #define TLSCTL_ARGS_MAX 256      /* longest command line re-executed */
@@ -66,72 +64,20 @@ static int drain(int fd)
 	return ok;
 }
 
-/* direct mode: the engine's 'P' with the two ends of our new pipes.
- * 1 with *rfd, *wfd set; 0 on anything else (the session is unusable). */
-static int take_pipes(int fd, int *rfd, int *wfd)
-{
-	union { struct cmsghdr h; char b[CMSG_SPACE(2 * sizeof(int))]; } u;
-	struct pollfd p;
-	struct msghdr m;
-	struct iovec iov;
-	struct cmsghdr *c;
-	int fds[2];
-	char b;
-	ssize_t r;
-
-	p.fd = fd;
-	p.events = POLLIN;
-	for (;;) {
-		int n = poll(&p, 1, TLSCTL_TIMEOUT_MS);
-		if (n > 0) break;
-		if (n < 0 && errno == EINTR) continue;
-		return 0;
-	}
-	memset(&u, 0, sizeof u);
-	memset(&m, 0, sizeof m);
-	iov.iov_base = &b;
-	iov.iov_len = 1;
-	m.msg_iov = &iov;
-	m.msg_iovlen = 1;
-	m.msg_control = u.b;
-	m.msg_controllen = sizeof u.b;
-	do r = recvmsg(fd, &m, MSG_CMSG_CLOEXEC); while (r < 0 && errno == EINTR);
-	c = r == 1 ? CMSG_FIRSTHDR(&m) : 0;
-	if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
-	    c->cmsg_len != CMSG_LEN(2 * sizeof(int))) {
-		/* close whatever came, however it came */
-		for (c = r >= 0 ? CMSG_FIRSTHDR(&m) : 0; c; c = CMSG_NXTHDR(&m, c))
-			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-				size_t i, k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-				for (i = 0; i < k; i++) {
-					int x;
-					memcpy(&x, CMSG_DATA(c) + i * sizeof(int), sizeof x);
-					close(x);
-				}
-			}
-		return 0;
-	}
-	memcpy(fds, CMSG_DATA(c), sizeof fds);
-	if (b != 'P' || (m.msg_flags & MSG_CTRUNC)) { close(fds[0]); close(fds[1]); return 0; }
-	*rfd = fds[0];
-	*wfd = fds[1];
-	return 1;
-}
-
 /* direct mode: fd 0 and our output are the client's socket; from the
- * hand-over on they are the engine's pipes, and the socket is the
- * engine's alone */
+ * hand-over on they are the engine's pipes (its 'P' with the two ends),
+ * and the socket is the engine's alone. 0: the session is unusable. */
 static int to_pipes(int fd, bufin *in)
 {
-	int rfd, wfd, out = in->flush ? in->flush->fd : 1;
+	int p[2], out = in->flush ? in->flush->fd : 1;
 	int ok;
 
 	/* one descriptor both ways cannot become two pipes */
 	if (in->fd == out) return 0;
-	if (!take_pipes(fd, &rfd, &wfd)) return 0;
-	ok = dup2(rfd, in->fd) == in->fd && dup2(wfd, out) == out;
-	close(rfd);
-	close(wfd);
+	if (!sock_recv2fds(fd, 'P', p, TLSCTL_TIMEOUT_MS)) return 0;
+	ok = dup2(p[0], in->fd) == in->fd && dup2(p[1], out) == out;
+	close(p[0]);
+	close(p[1]);
 	return ok;
 }
 

@@ -14,7 +14,7 @@ exe = os.path.join(top, "fuzz-imap")
 src = ["imapd/fuzz-imap.c", "imapd/cmd.c", "imapd/preauth.c", "imapd/folder.c", "imapd/mailbox.c",
        "imapd/selected.c", "imapd/fetch.c", "imapd/envelope.c", "imapd/search.c", "lib/str.c", "lib/buf.c",
        "lib/scan.c", "lib/fmt.c", "lib/fsx.c", "lib/log.c", "lib/mime.c", "lib/mutf7.c", "lib/addr.c",
-       "lib/b64.c", "lib/control.c", "lib/tlsctl.c", "lib/auth.c", "lib/sasl.c", "lib/deadline.c"]
+       "lib/b64.c", "lib/control.c", "lib/tlsctl.c", "lib/sock.c", "lib/auth.c", "lib/sasl.c", "lib/deadline.c"]
 r = subprocess.run(["clang", "-g", "-O1", "-std=c11", "-D_GNU_SOURCE", "-Ilib", "-Iimapd",
                     "-DFACTEUR_HOME_DEFAULT=\"/nonexistent\"", "-fsanitize=fuzzer,address,undefined", "-fno-sanitize-recover=undefined",
                     "-o", exe] + src, cwd=ft.SRC, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

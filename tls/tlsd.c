@@ -27,7 +27,6 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
-#include <sys/uio.h>
 #include <unistd.h>
 #include "buf.h"
 #include "common.h"
@@ -37,6 +36,7 @@
 #include "log.h"
 #include "pemfiles.h"
 #include "priv.h"
+#include "sock.h"
 
 #define TLSD_EXE_MAX 4096          /* longest path of our own executable */
 
@@ -213,37 +213,6 @@ static void find_tls_prog(str *out)
  * sees an empty pipe to flush and starts the handshake. A plaintext
  * session so costs no relay: no copy of every byte through this process,
  * no wake-up of ours per command. */
-static int send_pipes(int ctl, int rfd, int wfd)
-{
-	union { struct cmsghdr h; char b[CMSG_SPACE(2 * sizeof(int))]; } u;
-	struct msghdr m;
-	struct iovec iov;
-	struct cmsghdr *c;
-	int fds[2];
-	char p = 'P';
-
-	memset(&u, 0, sizeof u);
-	memset(&m, 0, sizeof m);
-	iov.iov_base = &p;
-	iov.iov_len = 1;
-	m.msg_iov = &iov;
-	m.msg_iovlen = 1;
-	m.msg_control = u.b;
-	m.msg_controllen = sizeof u.b;
-	c = CMSG_FIRSTHDR(&m);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(2 * sizeof(int));
-	fds[0] = rfd;
-	fds[1] = wfd;
-	memcpy(CMSG_DATA(c), fds, sizeof fds);
-	for (;;) {
-		ssize_t r = sendmsg(ctl, &m, MSG_NOSIGNAL);
-		if (r == 1) return 1;
-		if (r < 0 && errno == EINTR) continue;
-		return 0;
-	}
-}
 
 /* the program said 'Y': give it its pipes, then hand over. Returns only
  * when that failed: 1 when fd 0/1 were made non-blocking by then (to be
@@ -260,7 +229,7 @@ static int direct_starttls(struct relay *rel, int ctl, const char *remote)
 		close(up[1]);
 		return 0;
 	}
-	if (!send_pipes(ctl, up[0], down[1])) {
+	if (!sock_send2fds(ctl, 'P', up[0], down[1])) {
 		log_line(remote, " fatal: unable to pass the pipes: ", strerror(errno), (char *)0);
 		close(up[0]); close(up[1]); close(down[0]); close(down[1]);
 		return 0;
