@@ -45,12 +45,23 @@ class DNS:
         self.zone = zone
         self.queries = []
         self.stopping = False
-        self.u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.u.bind((host, 0))
-        self.port = self.u.getsockname()[1]
-        self.t = socket.socket()
-        self.t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.t.bind((host, self.port))
+        # UDP and TCP on one port number: the kernel picks a free UDP port,
+        # which TCP may have in use (a parallel test's connection): try
+        # another, a bounded number of times
+        for attempt in range(50):
+            self.u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.u.bind((host, 0))
+            self.port = self.u.getsockname()[1]
+            self.t = socket.socket()
+            self.t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                self.t.bind((host, self.port))
+                break
+            except OSError:
+                self.u.close()
+                self.t.close()
+                if attempt == 49:
+                    raise
         self.t.listen(8)
         self.u.settimeout(0.2)
         self.t.settimeout(0.2)
