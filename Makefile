@@ -39,7 +39,11 @@ LIB_OBJ    := $(LIB_SRC:.c=.o)
 # CPU for its cache sizes with ~50 CPUID instructions, and on a virtual
 # machine each one traps to the hypervisor: an exec of a static glibc
 # program costs ~0.34 ms of CPU here, a musl one ~0.07 ms, and these four
-# run for every message (bench/README.md, session 3). Their objects go to
+# run for every message (bench/README.md, session 3). facteur-send too:
+# it forks a runner for every delivery, and glibc's posix_spawn then resets
+# all 64 signal dispositions one by one (musl: only those with handlers),
+# and a smaller process forks faster. The programs built with `hot`
+# (smtpd/, queue/, tls/, deliver/ module.mk) are these. Their objects go to
 # m/; they never include OpenSSL or libsodium. Debian's libcdb.a was built
 # against glibc; the three glibc symbols it calls (__fxstat64, lseek64,
 # mmap64) are in musl's libc.a for such objects, and the link fails if

@@ -8,9 +8,10 @@ bin/facteur-queue: $(call hot,queue/queue.o queue/enqueue.o queue/qfile.o)
 	@mkdir -p bin
 	$(HOT_LINK) $^ $(HOT_END) -pthread
 
-bin/facteur-send: queue/send.o queue/sched.o queue/bounce.o queue/qfile.o $(LIBFACTEUR)
+# facteur-send with musl when there is one (Makefile, "musl")
+bin/facteur-send: $(call hot,queue/send.o queue/sched.o queue/bounce.o queue/qfile.o)
 	@mkdir -p bin
-	$(LINK) $^ $(LIBS_CDB)
+	$(HOT_LINK) $^ $(HOT_CDB) $(HOT_END)
 
 bin/facteur-qstat: queue/qstat.o queue/qfile.o $(LIBFACTEUR)
 	@mkdir -p bin
