@@ -11,10 +11,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 import ft  # noqa: E402
 
-_spec = importlib.util.spec_from_file_location(
-    "smtpdt", os.path.join(os.path.dirname(__file__), "data", "smtpd-tlib.py"))
-st = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(st)
+st = ft.data_module("smtpdt", "smtpd-tlib.py")
 
 t = ft.TAP()
 if not os.path.exists(ft.bin_path("facteur-smtpd")):

@@ -9,9 +9,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 import ft  # noqa: E402
 
-spec = importlib.util.spec_from_file_location("qlib", os.path.join(ft.SRC, "t", "data", "queue-lib.py"))
-q = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(q)
+q = ft.data_module("qlib", "queue-lib.py")
 
 t = ft.TAP()
 if not os.path.exists(ft.bin_path("facteur-queue")) or not os.path.exists(ft.bin_path("facteur-setup")):

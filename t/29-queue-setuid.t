@@ -16,9 +16,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 import ft  # noqa: E402
 
-spec = importlib.util.spec_from_file_location("qlib", os.path.join(ft.SRC, "t", "data", "queue-lib.py"))
-q = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(q)
+q = ft.data_module("qlib", "queue-lib.py")
 
 t = ft.TAP()
 if os.geteuid() != 0:

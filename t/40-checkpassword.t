@@ -11,9 +11,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 import ft  # noqa: E402
 
-spec = importlib.util.spec_from_file_location("pt", os.path.join(os.path.dirname(__file__), "data", "pop3-tlib.py"))
-pt = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(pt)
+pt = ft.data_module("pt", "pop3-tlib.py")
 
 t = ft.TAP()
 CP = ft.bin_path("facteur-checkpassword")

@@ -13,9 +13,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 import ft  # noqa: E402
 
 D = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
-spec = importlib.util.spec_from_file_location("pt", os.path.join(D, "pop3-tlib.py"))
-pt = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(pt)
+pt = ft.data_module("pt", "pop3-tlib.py")
 
 t = ft.TAP()
 for p in ("facteur-pop3d", "facteur-checkpassword", "facteur-setup", "facteur-users"):

@@ -11,9 +11,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 import ft
 
-spec = importlib.util.spec_from_file_location("remotelib", os.path.join(os.path.dirname(__file__), "data", "remote-lib.py"))
-rl = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(rl)
+rl = ft.data_module("remotelib", "remote-lib.py")
 rp = rl.load("remotepeer", "remote-peer.py")
 rd = rl.load("remotedns", "remote-dns.py")
 t = rl.tap()

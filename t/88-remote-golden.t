@@ -12,9 +12,7 @@ import threading
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 import ft
 
-spec = importlib.util.spec_from_file_location("remotelib", os.path.join(os.path.dirname(__file__), "data", "remote-lib.py"))
-rl = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(rl)
+rl = ft.data_module("remotelib", "remote-lib.py")
 
 t = rl.tap()
 inst = rl.Instance()

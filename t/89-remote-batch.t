@@ -17,9 +17,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 import ft  # noqa: E402
 
-spec = importlib.util.spec_from_file_location("remotelib", os.path.join(os.path.dirname(__file__), "data", "remote-lib.py"))
-rl = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(rl)
+rl = ft.data_module("remotelib", "remote-lib.py")
 rp = rl.load("remotepeer", "remote-peer.py")
 
 t = rl.tap()
@@ -150,9 +148,7 @@ t.ok(len(peer.messages) == 5 and all(m[3] for m in peer.messages), "every messag
 t.is_(sum(1 for l in peer.lines(0) if l.upper().startswith(b"STARTTLS")), 1, "one STARTTLS")
 
 # 5. facteur-send: twenty messages queued together, then kill -9 mid-batch
-qspec = importlib.util.spec_from_file_location("qlib", os.path.join(ft.SRC, "t", "data", "queue-lib.py"))
-q = importlib.util.module_from_spec(qspec)
-qspec.loader.exec_module(q)
+q = ft.data_module("qlib", "queue-lib.py")
 qhome, fake = q.instance(remotetimeout=5, retrybase=1, retrymax=2)
 control(qhome, "nameservers", "127.0.0.1:%d\n" % ft.free_port())
 peer = rp.Peer({}, max_conns=30)

@@ -84,6 +84,16 @@ def _cleanup():
 atexit.register(_cleanup)
 
 
+def data_module(name, filename):
+    """A helper module of the tests, t/data/FILENAME, loaded as NAME."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        name, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", filename))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def tempdir(prefix="facteur-t-"):
     d = tempfile.mkdtemp(prefix=prefix)
     if not os.environ.get("FACTEUR_KEEP"):
