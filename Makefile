@@ -57,11 +57,12 @@ ifneq ($(MUSLGCC),)
 CDB_H        := $(firstword $(wildcard /usr/include/cdb.h /usr/local/include/cdb.h))
 HOT_COMPILE  = $(MUSLGCC) $(wordlist 2,1000,$(CC_LINE)) -Im/inc -DFACTEUR_HOME_DEFAULT='"$(HOME_DIR)"' -MMD -MP
 hot          = $(addprefix m/,$(1)) m/lib/libfacteur.a
-HOT_LINK     = $(LD_LINE) -static-pie -nostdlib -o $@ $(MUSL_LIB)/rcrt1.o $(MUSL_LIB)/crti.o \
-               $(shell $(firstword $(LD_LINE)) -print-file-name=crtbeginS.o)
+CRTBEGINS   := $(shell $(firstword $(LD_LINE)) -print-file-name=crtbeginS.o)
+CRTENDS     := $(shell $(firstword $(LD_LINE)) -print-file-name=crtendS.o)
+LIBGCC      := $(shell $(firstword $(LD_LINE)) -print-libgcc-file-name)
+HOT_LINK     = $(LD_LINE) -static-pie -nostdlib -o $@ $(MUSL_LIB)/rcrt1.o $(MUSL_LIB)/crti.o $(CRTBEGINS)
 HOT_CDB     := $(shell $(firstword $(CC_LINE)) -print-file-name=libcdb.a)
-HOT_END      = $(MUSL_LIB)/libc.a $(shell $(firstword $(LD_LINE)) -print-libgcc-file-name) \
-               $(shell $(firstword $(LD_LINE)) -print-file-name=crtendS.o) $(MUSL_LIB)/crtn.o
+HOT_END     := $(MUSL_LIB)/libc.a $(LIBGCC) $(CRTENDS) $(MUSL_LIB)/crtn.o
 else
 HOT_COMPILE  = $(COMPILE)
 hot          = $(1) $(LIBFACTEUR)

@@ -48,6 +48,16 @@ def reply(f):
             return lines
 
 
+def ehlo_session():
+    """a new session past its greeting and EHLO: (socket, reader)"""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    f = s.makefile("rb")
+    reply(f)
+    s.sendall(b"EHLO client.example\r\n")
+    reply(f)
+    return s, f
+
+
 def term_all():
     pids = ft.wait_for(lambda: (lambda p: p if len(p) >= 2 else None)(session_pids()), 5) or []
     for p in pids:
@@ -78,11 +88,7 @@ s.close()
 t.ok(ft.wait_for(lambda: not session_pids(), 5), "the session's processes are gone")
 
 # 2. in the middle of a message: not queued, 421
-s = socket.create_connection(("127.0.0.1", port), timeout=10)
-f = s.makefile("rb")
-reply(f)
-s.sendall(b"EHLO client.example\r\n")
-reply(f)
+s, f = ehlo_session()
 s.sendall(b"MAIL FROM:<bob@remote.test>\r\n")
 t.like(reply(f)[-1], "250 ", "MAIL")
 s.sendall(b"RCPT TO:<alice@example.org>\r\n")
@@ -103,11 +109,7 @@ with open(os.path.join(base, "smtpd.log"), "rb") as lf:
 t.ok("end=shutdown" in logtext, "the session's log line says end=shutdown")
 
 # 3. in the middle of an AUTH exchange (waiting for the user name)
-s = socket.create_connection(("127.0.0.1", port), timeout=10)
-f = s.makefile("rb")
-reply(f)
-s.sendall(b"EHLO client.example\r\n")
-reply(f)
+s, f = ehlo_session()
 s.sendall(b"AUTH LOGIN\r\n")
 t.like(reply(f)[-1], "334 ", "AUTH LOGIN asks for the user name")
 term_all()

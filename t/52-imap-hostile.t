@@ -85,14 +85,7 @@ for sub in ("cur", "new", "tmp"):
     os.makedirs(os.path.join(md, sub))
 with open(os.path.join(md, "new", "1.M1.h"), "wb") as f:
     f.write(b"Subject: x\r\n\r\nx\r\n")
-if os.geteuid() == 0:
-    import pwd
-    pw = pwd.getpwnam("facteur")
-    for root, dirs, files in os.walk(md):
-        for n in dirs + files:
-            os.lchown(os.path.join(root, n), pw.pw_uid, pw.pw_gid)
-    os.lchown(md, pw.pw_uid, pw.pw_gid)
-    os.chmod(os.path.dirname(md), 0o755)
+ft.give_to_facteur(md)
 script = (b"a SELECT INBOX\r\n"
           b"b UID FETCH 18446744073709551617 FLAGS\r\n"
           b"c UID FETCH 4294967296:* FLAGS\r\n"
