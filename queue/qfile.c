@@ -288,59 +288,17 @@ int qinfo_write(const char *id, const struct qinfo *q, int syncdir)
 	return ok;
 }
 
-int qinfo_stage(const char *id, const struct qinfo *q)
+int qsync_fs(void)
 {
-	str tmp = STR_ZERO, c = STR_ZERO;
-	int ok = 0, fd = -1;
-
-	if (qpath(&tmp, QDIR_TMP, id, ".info") && qinfo_format(q, &c)) {
-		unlink(tmp.s);
-		fd = qfile_open_new(tmp.s, O_WRONLY | O_EXCL);
-		ok = fd >= 0 && ftruncate(fd, (off_t)c.len) == 0 && fd_writeall(fd, c.s, c.len, -1);
-		if (fd >= 0 && close(fd) != 0) ok = 0;
-		if (!ok && fd >= 0) { int e = errno; unlink(tmp.s); errno = e; }
-	}
-	str_free(&tmp);
-	str_free(&c);
-	return ok;
-}
-
-int qinfo_commit(const char *id)
-{
-	str tmp = STR_ZERO, dst = STR_ZERO;
-	int ok = 0;
-
-	if (qpath(&tmp, QDIR_TMP, id, ".info") && qpath(&dst, QDIR_INFO, id, 0)) {
-		ok = rename(tmp.s, dst.s) == 0;
-		if (!ok) { int e = errno; unlink(tmp.s); errno = e; }
-	}
-	str_free(&tmp);
-	str_free(&dst);
-	return ok;
-}
-
-int qsync_fs(const char *const *ids, size_t n)
-{
-	str tmp = STR_ZERO;
-	size_t i;
 	int fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), ok;
 
-	/* one syncfs writes back every file of the batch, and waits for it
-	 * (with its errors reported since Linux 5.8), instead of one journal
-	 * commit per file */
-	if (fd >= 0 && syncfs(fd) == 0) { close(fd); return 2; }
-	if (fd >= 0) close(fd);
-	ok = 1;
-	for (i = 0; i < n && ok; i++) {
-		ok = qpath(&tmp, QDIR_TMP, ids[i], ".info") &&
-		     (fd = open(tmp.s, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) >= 0;
-		if (ok) {
-			ok = fsync(fd) == 0;
-			close(fd);
-		}
-	}
-	str_free(&tmp);
-	return ok;
+	/* one syncfs writes back everything the queue changed, and waits for
+	 * it (with its errors reported since Linux 5.8) */
+	if (fd < 0) return 0;
+	ok = syncfs(fd) == 0;
+	if (!ok) { int e = errno; close(fd); errno = e; return 0; }
+	close(fd);
+	return 1;
 }
 
 void qreason_clean(str *r)
@@ -564,6 +522,11 @@ int qfile_discard(const char *path)
 unsigned long qpool_mark(void)
 {
 	return held_next;
+}
+
+unsigned long qpool_held(void)
+{
+	return held_next - held_pub;
 }
 
 void qpool_publish(unsigned long upto)

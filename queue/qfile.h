@@ -90,18 +90,9 @@ int qtodo_read(const char *id, struct qinfo *q, unsigned long long queued);
 /* write info/ID atomically: tmp/ID.info, fsync, rename, and fsync info/
  * when syncdir is 1 (0: the caller syncs once for a batch) */
 int qinfo_write(const char *id, const struct qinfo *q, int syncdir);
-/* the two halves of a batch of new info/ files (facteur-send's take of
- * todo/): qinfo_stage writes tmp/ID.info WITHOUT fsync (the caller makes
- * the whole batch durable at once with qsync_fs), qinfo_commit renames it
- * to info/ID (the caller then fsyncs info/). 1 ok, 0 error (errno; the
- * tmp file is removed) */
-int qinfo_stage(const char *id, const struct qinfo *q);
-int qinfo_commit(const char *id);
-/* make every write to the queue's file system durable (syncfs(2) on the
- * current directory; fsync of each tmp/ID.info of ids as a fallback);
- * ids: n NUL-terminated strings. 2 ok by syncfs (everything is on disk),
- * 1 ok by the fallback (only those files), 0 error (errno) */
-int qsync_fs(const char *const *ids, size_t n);
+/* make every write to the queue's file system durable: syncfs(2) on the
+ * current directory (queue/). 1 ok, 0 error (errno) */
+int qsync_fs(void);
 
 /* keep a reason printable and bounded before it is stored or quoted */
 void qreason_clean(str *r);
@@ -137,6 +128,8 @@ int qfile_discard(const char *path);
 #define QPOOL_HELD_MAX (sizeof QDIR_POOL + 4 + 2 * FMT_ULONG)
 unsigned long qpool_mark(void);
 void qpool_publish(unsigned long upto);
+/* how many discarded files wait for a syncfs to be published */
+unsigned long qpool_held(void);
 /* removes what a killed qfile_discard left half-parked (pool/.h*), and
  * any entry no taker would accept (not a regular file of ours with one
  * link, or not named pN); facteur-send's start-up, the only process that

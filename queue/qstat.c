@@ -1,4 +1,5 @@
-/* facteur-qstat: lists the queue (messages in info/ and todo/, their
+/* facteur-qstat: lists the queue (messages in info/ and todo/, the latter
+ * in their first delivery attempt and shown as new; their
  * sender, each recipient's state, tries, next attempt and last reason), or
  * with -r asks facteur-send to retry everything now. Reads the queue files
  * that facteur's programs wrote, defensively; prints addresses and reasons
@@ -95,6 +96,8 @@ static size_t list(bufout *o, const char *dir, int todo, unsigned long long now)
 		int r;
 		if (!qid_ok(e->d_name)) continue;
 		if (todo) {
+			/* a todo/ID beside its info/ID is a leftover (facteur-send(8)) */
+			if (qpath(&p, QDIR_INFO, e->d_name, 0) && lstat(p.s, &st) == 0) { str_free(&p); continue; }
 			if (!qpath(&p, QDIR_TODO, e->d_name, 0) || lstat(p.s, &st) != 0) { str_free(&p); continue; }
 			r = qtodo_read(e->d_name, &q, (unsigned long long)st.st_mtime);
 		} else {

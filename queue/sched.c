@@ -122,6 +122,7 @@ void sched_free(struct sched *s)
 		s->msgs = m->next;
 		msg_free(m);
 	}
+	free(s->htab);
 	for (i = 0; i < s->njobs_max; i++) {
 		free(s->jobs[i].ri);
 		str_free(&s->jobs[i].output);
@@ -188,6 +189,7 @@ static void classify(struct sched *s, struct msg *m)
 static void msg_free(struct msg *m)
 {
 	str_free(&m->id);
+	str_free(&m->runs);
 	qinfo_free(&m->q);
 	free(m);
 }
@@ -201,18 +203,56 @@ static struct msg *msg_new(const char *id)
 	return m;
 }
 
-static void msg_link(struct sched *s, struct msg *m)
+/* FNV-1a of the id, for the table of loaded messages */
+static size_t id_hash(const char *id)
 {
+	unsigned long h = 2166136261u;
+
+	while (*id) { h ^= (unsigned char)*id++; h *= 16777619u; }
+	return (size_t)h;
+}
+
+static struct msg *msg_find(const struct sched *s, const char *id)
+{
+	struct msg *m;
+
+	if (!s->hcap) return 0;
+	for (m = s->htab[id_hash(id) & (s->hcap - 1)]; m; m = m->hnext)
+		if (strcmp(m->id.s, id) == 0) return m;
+	return 0;
+}
+
+/* 1 linked; 0 out of memory (the message is then not linked) */
+static int msg_link(struct sched *s, struct msg *m)
+{
+	size_t b;
+
+	if (s->nmsgs + 1 > s->hcap / 2) {
+		size_t cap = s->hcap ? s->hcap * 2 : 256, i;
+		struct msg **t = calloc(cap, sizeof *t), *o;
+		if (!t) return 0;
+		for (i = 0; i < s->hcap; i++)
+			while ((o = s->htab[i]) != 0) {
+				s->htab[i] = o->hnext;
+				b = id_hash(o->id.s) & (cap - 1);
+				o->hnext = t[b];
+				t[b] = o;
+			}
+		free(s->htab);
+		s->htab = t;
+		s->hcap = cap;
+	}
+	b = id_hash(m->id.s) & (s->hcap - 1);
+	m->hnext = s->htab[b];
+	s->htab[b] = m;
 	m->next = s->msgs;
 	s->msgs = m;
 	s->nmsgs++;
+	return 1;
 }
 
-/* todo/ID -> info/ID, first part: read the envelope and write
- * tmp/ID.info (not yet synced). No delivery starts before the batch is
- * durable in info/ and todo/ID is gone (take_todo), so a crash in between
- * only means doing it again. */
-static struct msg *prepare(struct sched *s, const char *id)
+/* a new message from todo/ID: its envelope, every recipient pending */
+static struct msg *prepare(const char *id)
 {
 	str p = STR_ZERO;
 	struct stat st;
@@ -232,108 +272,8 @@ static struct msg *prepare(struct sched *s, const char *id)
 		msg_free(m);
 		return 0;
 	}
-	if (!qinfo_stage(id, &m->q)) {
-		log_line("warning: unable to write info/", id, ": ", strerror(errno), ", will try again", (char *)0);
-		s->scan_failed = 1;
-		msg_free(m);
-		return 0;
-	}
+	m->fresh = 1;
 	return m;
-}
-
-static int loaded_in(struct msg *list, struct msg *stop, const char *id)
-{
-	for (; list && list != stop; list = list->next)
-		if (strcmp(list->id.s, id) == 0) return 1;
-	return 0;
-}
-
-static void batch_drop(struct msg *batch)
-{
-	struct msg *m, *next;
-	str p = STR_ZERO;
-
-	for (m = batch; m; m = next) {
-		next = m->next;
-		if (qpath(&p, QDIR_TMP, m->id.s, ".info")) unlink(p.s);
-		msg_free(m);
-	}
-	str_free(&p);
-}
-
-/* todo/ -> info/ for up to SEND_SCAN_BATCH messages, durable at once
- * (issue 2: one fsync per message was most of facteur-send's time):
- * every tmp/ID.info written, one syncfs, the renames into info/, one
- * fsync of info/, then the unlinks of todo/ and one fsync of todo/.
- * info/ID never exists with contents not on disk, and todo/ID goes
- * only once info/ID is durable (queue/README.md, crash safety 2). */
-static void take_todo(struct sched *s)
-{
-	struct msg *batch = 0, *m, *next, **pp;
-	const char *ids[SEND_SCAN_BATCH];
-	DIR *d = opendir(QDIR_TODO);
-	struct dirent *e;
-	str p = STR_ZERO;
-	size_t n = 0;
-	unsigned long mark;
-	int synced;
-
-	if (!d) { log_line("warning: unable to read todo/: ", strerror(errno), (char *)0); return; }
-	while ((e = readdir(d)) != 0) {
-		if (!qid_ok(e->d_name)) continue;
-		if (n >= SEND_SCAN_BATCH) { s->want_scan = 1; break; }
-		if ((m = prepare(s, e->d_name)) != 0) { m->next = batch; batch = m; ids[n++] = m->id.s; }
-	}
-	closedir(d);
-	if (!batch) return;
-	mark = qpool_mark();
-	synced = qsync_fs(ids, n);
-	if (!synced) {
-		log_line("warning: unable to sync the queue: ", strerror(errno), ", will try again", (char *)0);
-		s->scan_failed = 1;
-		batch_drop(batch);
-		return;
-	}
-	/* the files discarded before that syncfs are removed for good:
-	 * their inodes may be reused (queue/README.md, the inode pool) */
-	if (synced == 2) qpool_publish(mark);
-	for (pp = &batch; (m = *pp) != 0;) {
-		if (qinfo_commit(m->id.s)) { pp = &m->next; continue; }
-		log_line("warning: unable to write info/", m->id.s, ": ", strerror(errno), ", will try again", (char *)0);
-		s->scan_failed = 1;
-		*pp = m->next;
-		msg_free(m);
-	}
-	if (!batch) return;
-	if (!fsx_syncdir(QDIR_INFO)) {
-		/* the info/ files stay; the todo/ entries too, so the next scan
-		 * writes them again over these */
-		log_line("warning: unable to sync info/: ", strerror(errno), ", will try again", (char *)0);
-		s->scan_failed = 1;
-		for (m = batch; m; m = next) { next = m->next; msg_free(m); }
-		return;
-	}
-	for (m = batch; m; m = next) {
-		next = m->next;
-		if (!qpath(&p, QDIR_TODO, m->id.s, 0) || qfile_discard(p.s) != 0) {
-			log_line("warning: unable to remove todo/", m->id.s, ": ", strerror(errno), (char *)0);
-			s->scan_failed = 1;
-			msg_free(m);
-			continue;
-		}
-		classify(s, m);
-		{
-			char nr[FMT_ULONG + 1];
-			u2s(nr, m->q.nr);
-			log_line("new msg ", m->id.s, " from <", m->q.sender.s, "> rcpts ", nr, (char *)0);
-		}
-		msg_link(s, m);
-	}
-	str_free(&p);
-	/* lost on a power failure, a todo/ entry would come back and its
-	 * recipients be delivered again: sync before any delivery starts */
-	if (!fsx_syncdir(QDIR_TODO))
-		log_line("warning: unable to sync todo/: ", strerror(errno), (char *)0);
 }
 
 static int exists(const char *dir, const char *id)
@@ -347,11 +287,70 @@ static int exists(const char *dir, const char *id)
 	return r;
 }
 
+static void discard(const char *dir, const char *id)
+{
+	str p = STR_ZERO;
+
+	if (qpath(&p, dir, id, 0) && qfile_discard(p.s) != 0 && errno != ENOENT)
+		log_line("warning: unable to remove ", p.s, ": ", strerror(errno), (char *)0);
+	str_free(&p);
+}
+
+/* New messages: up to SEND_SCAN_BATCH todo/ entries not loaded yet.
+ * Nothing is written: a message stays in todo/ (its state on disk: every
+ * recipient pending) through its first deliveries, whose results are in
+ * their run/ files, and gets an info/ file only when something is left
+ * to remember (a deferral, a failure; msg_save). Most messages are
+ * delivered at the first try and never get one (issue 2: the conversion
+ * cost a syncfs and two directory fsyncs a batch, and every result an
+ * fsync'd info/ file; queue/README.md, crash safety 2). */
+static void take_todo(struct sched *s)
+{
+	DIR *d = opendir(QDIR_TODO);
+	struct dirent *e;
+	struct msg *m;
+	size_t n = 0;
+
+	if (!d) { log_line("warning: unable to read todo/: ", strerror(errno), (char *)0); return; }
+	while ((e = readdir(d)) != 0) {
+		if (!qid_ok(e->d_name)) continue;
+		if ((m = msg_find(s, e->d_name)) != 0) {
+			/* left by a save whose removal of todo/ID a crash undid:
+			 * info/ID is never older than its todo/ID */
+			if (!m->fresh) discard(QDIR_TODO, e->d_name);
+			continue;
+		}
+		if (!exists(QDIR_MESS, e->d_name)) {
+			/* msg_finish was cut short, or undone by a power failure:
+			 * facteur-queue makes mess/ID durable before todo/ID */
+			discard(QDIR_TODO, e->d_name);
+			log_line("end msg ", e->d_name, " (finished before a restart)", (char *)0);
+			continue;
+		}
+		if (n >= SEND_SCAN_BATCH) { s->want_scan = 1; break; }
+		if ((m = prepare(e->d_name)) == 0) continue;
+		if (!msg_link(s, m)) {
+			log_line("warning: out of memory for todo/", e->d_name, ", will try again", (char *)0);
+			s->scan_failed = 1;
+			msg_free(m);
+			break;
+		}
+		n++;
+		classify(s, m);
+		{
+			char nr[FMT_ULONG + 1];
+			u2s(nr, m->q.nr);
+			log_line("new msg ", m->id.s, " from <", m->q.sender.s, "> rcpts ", nr, (char *)0);
+		}
+	}
+	closedir(d);
+}
+
 void sched_scan(struct sched *s, unsigned long long now)
 {
 	DIR *d;
 	struct dirent *e;
-	struct msg *before = s->msgs, *m;
+	struct msg *m;
 	int first = s->last_scan == 0;
 
 	s->want_scan = 0;
@@ -361,15 +360,12 @@ void sched_scan(struct sched *s, unsigned long long now)
 	/* the NUL-terminated lines need a final NUL (an empty file: none) */
 	s->domains_ok = control_readlines("control/domains", &s->domains) >= 0 &&
 	                (s->domains.len == 0 || s->domains.s[s->domains.len - 1] == 0 || str_0(&s->domains));
-	take_todo(s);
-	if (!first) return;
+	if (!first) { take_todo(s); return; }
 	d = opendir(QDIR_INFO);
 	if (!d) { log_line("warning: unable to read info/: ", strerror(errno), (char *)0); return; }
 	while ((e = readdir(d)) != 0) {
 		int r;
 		if (!qid_ok(e->d_name)) continue;
-		/* converted just now from a todo/ that survived a crash */
-		if (loaded_in(s->msgs, before, e->d_name)) continue;
 		if (!exists(QDIR_MESS, e->d_name)) {
 			/* msg_finish was cut short: every recipient was done */
 			str p = STR_ZERO;
@@ -385,10 +381,12 @@ void sched_scan(struct sched *s, unsigned long long now)
 			msg_free(m);
 			continue;
 		}
+		if (!msg_link(s, m)) { msg_free(m); continue; }
 		classify(s, m);
-		msg_link(s, m);
 	}
 	closedir(d);
+	/* after info/: a todo/ID whose info/ID exists is a leftover */
+	take_todo(s);
 	recover(s, now);
 }
 
@@ -421,6 +419,26 @@ void sched_clean(struct sched *s, unsigned long long now)
 	sweep(QDIR_MESS, now, 1);
 }
 
+long sched_sync(struct sched *s, unsigned long long now)
+{
+	unsigned long held = qpool_held(), mark;
+
+	if (!held) { s->held_since = 0; return SEND_RESCAN_S; }
+	if (!s->held_since) s->held_since = now ? now : 1;
+	if (held < SEND_SYNC_HELD && now < s->held_since + 1 && !s->stopping) return 1;
+	mark = qpool_mark();
+	if (!qsync_fs()) {
+		log_line("warning: unable to sync the queue: ", strerror(errno), ", will try again", (char *)0);
+		s->held_since = now ? now : 1;
+		return 1;
+	}
+	/* the removals of everything held before the syncfs are on disk:
+	 * their inodes may be reused (queue/README.md, the inode pool) */
+	qpool_publish(mark);
+	s->held_since = qpool_held() ? (now ? now : 1) : 0;
+	return s->held_since ? 1 : SEND_RESCAN_S;
+}
+
 static unsigned long long backoff(const struct sched *s, unsigned tries)
 {
 	unsigned long long d = s->retrybase;
@@ -434,13 +452,68 @@ static void msg_unlink(struct sched *s, struct msg *m)
 {
 	struct msg **pp;
 
+	for (pp = &s->htab[id_hash(m->id.s) & (s->hcap - 1)]; *pp; pp = &(*pp)->hnext)
+		if (*pp == m) { *pp = m->hnext; break; }
 	for (pp = &s->msgs; *pp; pp = &(*pp)->next)
 		if (*pp == m) { *pp = m->next; s->nmsgs--; break; }
 }
 
-/* every recipient is done: the message goes first, then info/ID (the
- * commit point). A crash in between leaves info/ID without its message,
- * which can only mean this, and sched_scan removes it. */
+/* the run/ files a fresh message kept (their results are now elsewhere) */
+static void runs_discard(struct msg *m)
+{
+	size_t i = 0;
+
+	while (i < m->runs.len) {
+		const char *p = m->runs.s + i;
+		size_t n = strlen(p);
+		if (qfile_discard(p) != 0 && errno != ENOENT)
+			log_line("warning: unable to remove ", p, ": ", strerror(errno), (char *)0);
+		i += n + 1;
+	}
+	str_free(&m->runs);
+}
+
+/* a fresh message with nothing to remember but successes: recipients
+ * delivered (their results in kept run/ files) or not tried yet */
+static int fresh_clean(const struct msg *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->q.nr; i++) {
+		const struct qrcpt *r = &m->q.r[i];
+		if (r->state == RS_DONE) continue;
+		if (r->state != RS_PENDING || r->tries) return 0;
+	}
+	return 1;
+}
+
+/* m's state into info/ID (temp file, fsync, rename, fsync info/). A fresh
+ * message then leaves todo/ and its kept run/ files: info/ID holds all
+ * they said (a crash before their removal leaves them beside info/ID,
+ * which wins: take_todo and recover). 1 saved. */
+static int msg_save(struct msg *m)
+{
+	if (!qinfo_write(m->id.s, &m->q, 1)) {
+		log_line("warning: unable to write info/", m->id.s, ": ", strerror(errno), (char *)0);
+		return 0;
+	}
+	m->dirty = 0;
+	if (m->fresh) {
+		discard(QDIR_TODO, m->id.s);
+		runs_discard(m);
+		m->fresh = 0;
+	}
+	return 1;
+}
+
+/* every recipient is done: the message goes first, then info/ID or
+ * todo/ID (the commit point), then a fresh message's run/ files. A crash
+ * in between leaves info/ID or todo/ID without its message, which can
+ * only mean this, and sched_scan removes it. None of it is synced here:
+ * sched_sync does that for many messages at once; a power failure before
+ * it may undo a removal, and the message is delivered again, never lost
+ * (a fresh message's run/ files, when they come back too, prevent even
+ * that). */
 static void msg_finish(struct sched *s, struct msg *m)
 {
 	str p = STR_ZERO;
@@ -450,12 +523,8 @@ static void msg_finish(struct sched *s, struct msg *m)
 		str_free(&p);
 		return;
 	}
-	if (qpath(&p, QDIR_INFO, m->id.s, 0)) {
-		/* no fsync: undone by a power failure, this only means the
-		 * message is delivered again, never lost */
-		if (qfile_discard(p.s) != 0 && errno != ENOENT)
-			log_line("warning: unable to remove ", p.s, ": ", strerror(errno), (char *)0);
-	}
+	discard(m->fresh ? QDIR_TODO : QDIR_INFO, m->id.s);
+	runs_discard(m);
 	log_line("end msg ", m->id.s, (char *)0);
 	str_free(&p);
 	msg_unlink(s, m);
@@ -467,6 +536,12 @@ static int settle(struct sched *s, struct msg *m, unsigned long long now)
 {
 	size_t i, failed = 0, open = 0;
 
+	/* a failure or deferral is remembered in info/ID before anything
+	 * acts on it (a bounce above all) */
+	if (m->fresh && !fresh_clean(m) && !msg_save(m)) {
+		if (m->hold < now + 1) m->hold = now + 1;
+		return 1;
+	}
 	for (i = 0; i < m->q.nr; i++) {
 		char st = m->q.r[i].state;
 		if (st == RS_FAILED) failed++;
@@ -486,13 +561,8 @@ static int settle(struct sched *s, struct msg *m, unsigned long long now)
 		msg_finish(s, m);
 		return 0;
 	}
-	if (m->dirty) {
-		if (qinfo_write(m->id.s, &m->q, 1)) m->dirty = 0;
-		else {
-			log_line("warning: unable to write info/", m->id.s, ": ", strerror(errno), (char *)0);
-			if (m->hold < now + 1) m->hold = now + 1;
-		}
-	}
+	/* fresh and clean: todo/ID and the kept run/ files say it all */
+	if (m->dirty && !m->fresh && !msg_save(m) && m->hold < now + 1) m->hold = now + 1;
 	return 1;
 }
 
@@ -615,8 +685,7 @@ static void job_done(struct sched *s, struct job *j, unsigned long long now)
 	j->follower = 0;
 	m->inflight--;
 	if (m->inflight == 0) settle(s, m, now);
-	else if (qinfo_write(m->id.s, &m->q, 1)) m->dirty = 0;
-	else log_line("warning: unable to write info/", m->id.s, ": ", strerror(errno), (char *)0);
+	else if (!m->fresh || !fresh_clean(m)) msg_save(m);
 }
 
 void sched_readjob(struct sched *s, struct job *j)
@@ -673,6 +742,7 @@ static int run_result(int fd, struct job *j)
 static void runner_done(struct sched *s, struct job *j, int fd, unsigned long long now)
 {
 	str path = STR_ZERO;
+	struct msg *m = j->m;
 
 	str_clear(&j->output);
 	if (fd < 0 || !run_result(fd, j)) {
@@ -682,6 +752,14 @@ static void runner_done(struct sched *s, struct job *j, int fd, unsigned long lo
 	str_copy(&path, j->runpath.s, j->runpath.len);
 	str_0(&path);
 	str_free(&j->runpath);
+	/* a fresh message keeps the file until its state is elsewhere
+	 * (msg_finish, msg_save; j->m may be gone after job_done). Out of
+	 * memory, the file is left in run/: recover() drops it once the
+	 * message is gone. */
+	if (m->fresh && path.len) {
+		str_append(&m->runs, path.s, path.len + 1);
+		str_clear(&path);
+	}
 	job_done(s, j, now);
 	/* after the result is in info/ID: a crash before this line makes the
 	 * next facteur-send apply it again, to recipients no longer pending */
@@ -752,8 +830,7 @@ static void recover(struct sched *s, unsigned long long now)
 		if (fd < 0) continue;
 		str_copy(&id, e->d_name, (size_t)(dot - e->d_name));
 		str_0(&id);
-		for (m = s->msgs; m && strcmp(m->id.s, id.s) != 0; m = m->next)
-			;
+		m = msg_find(s, id.s);
 		held = flock(fd, LOCK_EX | LOCK_NB) != 0;
 		/* the J line: "J<remote> index... @ID", read whole (thousands of
 		 * recipients make it longer than any fixed buffer) */
@@ -1151,6 +1228,8 @@ static void start(struct sched *s, struct msg **ms, size_t **ri, const size_t *n
 failed:
 	{
 		str why = STR_ZERO;
+		/* its retry time and its save come in the next pass */
+		s->rerun = 1;
 		str_copys(&why, "4.3.0 unable to start delivery: ");
 		str_appends(&why, strerror(errno));
 		for (x = 0; x < np; x++) {
@@ -1271,8 +1350,7 @@ long sched_run(struct sched *s, unsigned long long now)
 				if (open && !bounce_warn(s, m, now)) m->hold = now + s->retrybase;
 				else if (open) {
 					m->q.warned = 1;
-					if (qinfo_write(m->id.s, &m->q, 1)) m->dirty = 0;
-					else m->dirty = 1;
+					if (!msg_save(m)) m->dirty = 1;
 				}
 			} else if (at > now) {
 				if (at < due) due = at;
@@ -1316,5 +1394,6 @@ long sched_run(struct sched *s, unsigned long long now)
 	}
 	str_free(&dom);
 	str_free(&why);
+	if (s->rerun) { s->rerun = 0; return 0; }
 	return due > now ? (long)(due - now) : 0;
 }

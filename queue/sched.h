@@ -24,6 +24,7 @@
 #define RUN_JLINE_MAX            (QUEUE_RCPT_MAX * (FMT_ULONG + 1) + 4096)
 #define SEND_RESCAN_S            60      /* look at todo/ even without a poke */
 #define SEND_RESCAN_FAILED_S     5       /* sooner when a todo/ could not be taken */
+#define SEND_SYNC_HELD           128     /* discarded files that make sched_sync run before its second is up */
 #define SEND_SCAN_BATCH          256     /* todo/ entries taken per scan: deliveries start between batches */
 #define SEND_CLEAN_S             3600    /* orphan sweep period */
 #define SEND_BATCH_MAX           20      /* messages for one domain in one facteur-remote run */
@@ -34,8 +35,15 @@ struct msg {
 	struct qinfo q;
 	size_t inflight;        /* running jobs for this message */
 	int dirty;              /* memory differs from info/ID */
+	/* fresh: no info/ID yet; todo/ID (all recipients pending) plus the
+	 * results in run/ files are its state on disk, and the run/ files of
+	 * its finished deliveries (NUL-separated paths in runs) stay until
+	 * the message is finished or saved (queue/README.md, crash safety) */
+	int fresh;
+	str runs;
 	unsigned long long hold; /* no bounce/write retry before this time */
 	struct msg *next;
+	struct msg *hnext;      /* the chain of its bucket in sched.htab */
 };
 
 /* A delivery runs under a runner: a child of facteur-send that holds an
@@ -82,8 +90,12 @@ struct sched {
 	int fifo_w;             /* our own writer, so poll never sees POLLHUP */
 	unsigned long long last_scan, last_clean;
 	int want_scan;
+	int rerun;              /* a start failed in this sched_run: run again at once */
 	size_t norphans;        /* jobs with pid -1 */
 	int scan_failed;        /* a todo/ entry could not be recorded (disk full) */
+	struct msg **htab;      /* the messages by id; hcap buckets (a power of 2) */
+	size_t hcap;
+	unsigned long long held_since;  /* when the pool's held files began to wait (0: none) */
 	str domains;            /* control/domains, NUL-separated, read once per scan */
 	int domains_ok;         /* 1 read (maybe empty), 0 unreadable: all local */
 };
@@ -92,8 +104,12 @@ struct sched {
 int sched_init(struct sched *s);
 /* release everything (at a clean stop) */
 void sched_free(struct sched *s);
-/* todo/ -> info/, and load info/ on the first call; 1 ok */
+/* take new messages from todo/ (and load info/ on the first call) */
 void sched_scan(struct sched *s, unsigned long long now);
+/* make the removals of finished queue files durable with one syncfs once
+ * enough wait or the oldest waited a second, and let their inodes be
+ * reused; returns seconds until it wants to run again (capped) */
+long sched_sync(struct sched *s, unsigned long long now);
 /* remove orphans: mess/ without todo/ or info/, old tmp/ files */
 void sched_clean(struct sched *s, unsigned long long now);
 /* start what may start; returns seconds until something is due (capped) */

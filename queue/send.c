@@ -104,6 +104,10 @@ int main(void)
 		if (s.norphans) sched_orphans(&s, now);
 		if (s.stopping && s.njobs == 0) break;
 		wait = sched_run(&s, now);
+		{
+			long ws = sched_sync(&s, now);
+			if (ws < wait) wait = ws;
+		}
 		if (s.want_scan) wait = 0;
 		pfd[n].fd = selfpipe[0]; pfd[n].events = POLLIN; pjob[n++] = 0;
 		pfd[n].fd = s.fifo; pfd[n].events = POLLIN; pjob[n++] = 0;
@@ -134,6 +138,7 @@ int main(void)
 		for (i = 2; i < n; i++)
 			if (pfd[i].revents) sched_readjob(&s, pjob[i]);
 	}
+	sched_sync(&s, now_s());
 	log_line("stopped", (char *)0);
 	sched_free(&s);
 	free(pfd);

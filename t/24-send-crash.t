@@ -146,6 +146,62 @@ t.ok(not any(b"orphan" in m for r in RCPTS for m in q.box(fake, r)), "the orphan
 t.ok(re.search(r"removed orphan mess/", q.read(log).decode()), "orphan removal logged")
 t.is_(q.stop(p), 0, "clean stop")
 
+# A message at its first try keeps no info/ file: todo/ID and the run/
+# files of its finished deliveries are its state (queue/README.md, crash
+# safety 2). Killed while one of three deliveries still runs, facteur-send
+# must find the two finished ones in their kept run/ files.
+home3, fake3 = q.instance(retrybase=1)
+log3 = os.path.join(fake3, "..", "send3.log")
+env3 = q.send_env(home3, fake3, FAKE_SLOW="1.5")
+qdir3 = os.path.join(home3, "queue")
+p = q.start_send(home3, env3, log3)
+q.qq(home3, q.msg("three"), q.envelope("alice@example.org",
+                                       ["fa@example.org", "fb@example.org", "slowc@example.org"]))
+t.ok(q.wait(lambda: q.box(fake3, "fa@example.org") and q.box(fake3, "fb@example.org"), 5),
+     "fresh message: two of three recipients delivered")
+time.sleep(0.2)
+files = q.queue_files(home3)
+os.kill(p.pid, signal.SIGKILL)
+p.wait()
+t.ok(len([f for f in files if f.startswith("run/")]) == 3 and
+     len([f for f in files if f.startswith("todo/")]) == 1 and
+     not [f for f in files if f.startswith("info/")],
+     "its state: todo/ID and three run/ files (two finished, one running), no info/ID (%s)" % files)
+p = q.start_send(home3, env3, log3)
+t.ok(q.wait(lambda: q.box(fake3, "slowc@example.org") and q.drained(home3), 8),
+     "after the restart the slow delivery's result is taken too")
+time.sleep(0.3)
+t.is_([len(q.box(fake3, r + "@example.org")) for r in ("fa", "fb", "slowc")], [1, 1, 1],
+      "each recipient delivered once: the kept run/ files were applied")
+
+# a deferral gets the message an info/ file and takes it out of todo/; a
+# todo/ID that a crash brings back beside it is a leftover: info/ID wins
+q.qq(home3, q.msg("defer"), q.envelope("alice@example.org", ["fd@example.org", "tempe@example.org"]))
+t.ok(q.wait(lambda: q.box(fake3, "fd@example.org") and
+            [f for f in q.queue_files(home3) if f.startswith("info/")], 5),
+     "one recipient delivered, one deferred: the message has an info/ file")
+q.stop(p)
+files = q.queue_files(home3)
+ids = [f[5:] for f in files if f.startswith("info/")]
+t.ok(len(ids) == 1 and "todo/" + ids[0] not in files and not [f for f in files if f.startswith("run/")],
+     "and no todo/ or run/ file any more (%s)" % files)
+with open(os.path.join(qdir3, "todo", ids[0] if ids else "x"), "wb") as f:
+    f.write(q.envelope("alice@example.org", ["fd@example.org", "tempe@example.org"]))
+# and a todo/ID without its mess/ID: a message finished before a crash
+gone = "1795700000.123456.4242.0123456789ab"
+with open(os.path.join(qdir3, "todo", gone), "wb") as f:
+    f.write(q.envelope("alice@example.org", ["fgone@example.org"]))
+p = q.start_send(home3, env3, log3)
+t.ok(q.wait(lambda: not os.listdir(os.path.join(qdir3, "todo")), 5),
+     "restart: the leftover todo/ID beside info/ID, and the one without mess/ID, are removed")
+time.sleep(1.5)
+t.is_([len(q.box(fake3, "fd@example.org")), len(q.box(fake3, "fgone@example.org"))], [1, 0],
+      "the delivered recipient is not delivered again, the finished message not at all")
+t.ok(os.path.exists(os.path.join(qdir3, "info", ids[0] if ids else "x")) and
+     re.search(r"end msg %s \(finished before a restart\)" % gone, q.read(log3).decode()),
+     "the deferred recipient is still queued in info/; the finished one is logged")
+q.stop(p)
+
 # a delivery to 1200 recipients at one domain: its run file's J line is
 # ~5 KB, longer than any fixed buffer; facteur-send killed while the
 # runner works must still find the result when it comes back, and not
