@@ -2,14 +2,15 @@
  * bytes, copied as is: we add nothing, smtpd adds Received) and the
  * envelope (untrusted: checked by envscan_feed), and commits them in an
  * order that makes a crash at any point safe:
- *   1. mess/ID written; a thread fsyncs it, then mess/, while we go on
- *                                          (crash: an orphan, cleaned later)
+ *   1. mess/ID written; one thread fsyncs it and another mess/, while we
+ *      go on                               (crash: an orphan, cleaned later)
  *   2. tmp/ID (envelope) written, fsynced  (crash: as above, plus tmp junk)
  *   3. the thread joined, both its fsyncs good; rename tmp/ID -> todo/ID,
  *      todo/ fsynced: committed
  * Only then does the caller hear 0. The three waits of 1. and 2. overlap
- * (~0.25 ms each here) and all three end before the rename. Runs as
- * `facteur` in queue/. */
+ * (~0.25 ms each here) and all three end before the rename: the order
+ * among them does not matter, as nothing names the message before the
+ * rename into todo/. Runs as `facteur` in queue/. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -94,12 +95,14 @@ static int read_envelope(struct enqueue *q, int in, str *env)
 	}
 }
 
-/* the message's durability, off the main thread: fsync of the file,
- * then of mess/ (its entry); step 1 failed or 2 failed, or neither */
+/* the message's durability, off the main thread: the fsync of the file
+ * and the fsync of mess/ (its entry) in two threads at once; step 1 failed
+ * or 2 failed (1 wins), or neither */
 struct msgsync {
 	int fd;
 	int step;
 	int err;
+	int direrr;             /* errno of mess/'s fsync, 0 when good */
 };
 
 static void *msgsync_run(void *a)
@@ -107,17 +110,26 @@ static void *msgsync_run(void *a)
 	struct msgsync *m = a;
 
 	if (fsync(m->fd) != 0) { m->step = 1; m->err = errno; }
-	else if (!fsx_syncdir(QDIR_MESS)) { m->step = 2; m->err = errno; }
 	return 0;
 }
 
-/* waits for the thread (when there is one); its failure takes the place
+static void *dirsync_run(void *a)
+{
+	struct msgsync *m = a;
+
+	if (!fsx_syncdir(QDIR_MESS)) m->direrr = errno ? errno : EIO;
+	return 0;
+}
+
+/* waits for the threads (when there are any); a failure takes the place
  * of code as it would have in the sequential order: the message's fsync
  * came before anything of the envelope, mess/'s fsync after it all */
 static int msgsync_join(struct enqueue *q, pthread_t *th, int *running, struct msgsync *m, int code)
 {
-	if (*running) pthread_join(*th, 0);
+	if (*running & 1) pthread_join(th[0], 0);
+	if (*running & 2) pthread_join(th[1], 0);
 	*running = 0;
+	if (m->step == 0 && m->direrr) { m->step = 2; m->err = m->direrr; }
 	if (m->step == 1 || (m->step == 2 && code == QQ_OK)) {
 		q->err = m->err;
 		q->why = m->step == 1 ? "unable to sync message" : "unable to sync queue/mess";
@@ -130,8 +142,8 @@ static int msgsync_join(struct enqueue *q, pthread_t *th, int *running, struct m
 int enqueue_run(struct enqueue *q, int msgfd, int envfd)
 {
 	str mess = STR_ZERO, tmp = STR_ZERO, todo = STR_ZERO, env = STR_ZERO;
-	struct msgsync ms = { -1, 0, 0 };
-	pthread_t th;
+	struct msgsync ms = { -1, 0, 0, 0 };
+	pthread_t th[2];
 	int fd = -1, code, running = 0;
 
 	q->why = "";
@@ -160,8 +172,10 @@ int enqueue_run(struct enqueue *q, int msgfd, int envfd)
 	/* the message's fsync and mess/'s run while we read and write the
 	 * envelope; no thread to be had: in line, as before */
 	ms.fd = fd;
-	running = pthread_create(&th, 0, msgsync_run, &ms) == 0;
+	running = pthread_create(&th[0], 0, msgsync_run, &ms) == 0;
 	if (!running) msgsync_run(&ms);
+	if (pthread_create(&th[1], 0, dirsync_run, &ms) == 0) running |= 2;
+	else dirsync_run(&ms);
 	code = read_envelope(q, envfd, &env);
 	if (code != QQ_OK) goto fail;
 	if (!str_copys(&q->sender, env.s + 1)) { q->why = "out of memory"; code = QQ_NOMEM; goto fail; }
@@ -169,7 +183,7 @@ int enqueue_run(struct enqueue *q, int msgfd, int envfd)
 		q->err = errno; q->why = "unable to write envelope"; code = err_qqexit(errno); goto fail;
 	}
 	/* the message and its entry durable before the commit */
-	code = msgsync_join(q, &th, &running, &ms, QQ_OK);
+	code = msgsync_join(q, th, &running, &ms, QQ_OK);
 	if (code != QQ_OK) goto fail;
 	if (close(fd) != 0) { fd = -1; q->err = errno; q->why = "unable to close message"; code = err_qqexit(errno); goto fail; }
 	fd = -1;
@@ -190,7 +204,7 @@ int enqueue_run(struct enqueue *q, int msgfd, int envfd)
 	goto out;
 fail:
 	/* the thread may still use fd, and its failure may come first */
-	code = msgsync_join(q, &th, &running, &ms, code);
+	code = msgsync_join(q, th, &running, &ms, code);
 	{
 		int e = errno;
 		if (fd >= 0) close(fd);

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -53,20 +54,33 @@ int queue_start(struct session *s)
 	if (pipe2(ep, O_CLOEXEC) != 0) { close(mp[0]); close(mp[1]); return 0; }
 	s->job.out = malloc(sizeof *s->job.out);
 	if (!s->job.out) goto fail;
-	pid = fork();
-	if (pid < 0) goto fail;
-	if (pid == 0) {
-		/* the child's fd 0 is the message, fd 1 the envelope; its own
-		 * process group, so a filter chain can be stopped whole */
-		sigset_t none;
-		setpgid(0, 0);
-		if (dup2(mp[0], 0) < 0 || dup2(ep[0], 1) < 0) _exit(QQ_BUG_EXIT);
-		signal(SIGPIPE, SIG_DFL);
-		/* our SIGTERM block (buf_stop_on) is not the program's */
+	/* posix_spawn (vfork and exec underneath): no copy of our memory
+	 * for a child that only execs, once a message (issue 2). The child's
+	 * fd 0 is the message, fd 1 the envelope; its own process group, so
+	 * a filter chain can be stopped whole; SIGPIPE and the signal mask
+	 * (our SIGTERM block, buf_stop_on) are the program's own again. A
+	 * program that cannot be run fails here, as a fork that fails. */
+	{
+		posix_spawn_file_actions_t fa;
+		posix_spawnattr_t at;
+		sigset_t none, pipe;
+		int e;
 		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, 0);
-		execvp(s->queue_argv[0], s->queue_argv);
-		_exit(QQ_EXEC_EXIT);
+		sigemptyset(&pipe);
+		sigaddset(&pipe, SIGPIPE);
+		if (posix_spawn_file_actions_init(&fa) != 0) goto fail;
+		if (posix_spawnattr_init(&at) != 0) { posix_spawn_file_actions_destroy(&fa); goto fail; }
+		e = posix_spawn_file_actions_adddup2(&fa, mp[0], 0);
+		if (!e) e = posix_spawn_file_actions_adddup2(&fa, ep[0], 1);
+		if (!e) e = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+		                                          POSIX_SPAWN_SETSIGDEF);
+		if (!e) e = posix_spawnattr_setpgroup(&at, 0);
+		if (!e) e = posix_spawnattr_setsigmask(&at, &none);
+		if (!e) e = posix_spawnattr_setsigdefault(&at, &pipe);
+		if (!e) e = posix_spawnp(&pid, s->queue_argv[0], &fa, &at, s->queue_argv, environ);
+		posix_spawn_file_actions_destroy(&fa);
+		posix_spawnattr_destroy(&at);
+		if (e) { errno = e; goto fail; }
 	}
 	setpgid(pid, pid);           /* whichever of us gets there first */
 	close(mp[0]);

@@ -32,7 +32,6 @@
 
 /* how a child that could not run or died counts: temporary failures */
 #define QQ_BUG_EXIT   QQ_BUG
-#define QQ_EXEC_EXIT  QQ_CONFIG
 #define QQ_CRASH_EXIT QQ_BUG
 
 /* reply table ids (reply.c): each carries its RFC 3463 code */

@@ -19,6 +19,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdint.h>
@@ -371,17 +372,21 @@ int main(int argc, char **argv)
 
 	/* fork before any key is read: the program never holds one, not even
 	 * in a copy of our memory */
-	pid = fork();
-	if (pid < 0) log_fatalsys(EX_OSERR, "fatal: unable to fork", (char *)0);
-	if (pid == 0) {
-		int fl;
-		if (implicit && (dup2(up[0], 0) != 0 || dup2(down[1], 1) != 1))
-			log_fatalsys(EX_OSERR, "fatal: unable to set up the program's input", (char *)0);
-		fl = fcntl(ctl[1], F_GETFD);
-		if (fl < 0 || fcntl(ctl[1], F_SETFD, fl & ~FD_CLOEXEC) != 0)
-			log_fatalsys(EX_OSERR, "fatal: unable to pass the control channel", (char *)0);
-		execvp(argv[i], argv + i);
-		log_fatalsys(EX_UNAVAILABLE, "fatal: unable to run ", argv[i], (char *)0);
+	/* posix_spawn (vfork and exec underneath): the program is started
+	 * without a copy of our memory, once a connection (issue 2). A dup2
+	 * of the control channel onto itself clears its close-on-exec. */
+	{
+		posix_spawn_file_actions_t fa;
+		int e = posix_spawn_file_actions_init(&fa);
+		if (e) { errno = e; log_fatalsys(EX_OSERR, "fatal: unable to start the program", (char *)0); }
+		if (implicit) {
+			e = posix_spawn_file_actions_adddup2(&fa, up[0], 0);
+			if (!e) e = posix_spawn_file_actions_adddup2(&fa, down[1], 1);
+		}
+		if (!e) e = posix_spawn_file_actions_adddup2(&fa, ctl[1], ctl[1]);
+		if (!e) e = posix_spawnp(&pid, argv[i], &fa, 0, argv + i, environ);
+		posix_spawn_file_actions_destroy(&fa);
+		if (e) { errno = e; log_fatalsys(EX_UNAVAILABLE, "fatal: unable to run ", argv[i], (char *)0); }
 	}
 	if (implicit) {
 		close(up[0]);
