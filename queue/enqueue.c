@@ -155,10 +155,10 @@ int enqueue_run(struct enqueue *q, int msgfd, int envfd)
 		goto out;
 	}
 	/* an inode from pool/ when there is one (qfile.h) */
-	fd = qfile_open_new(mess.s, O_WRONLY | O_EXCL);
+	fd = qfile_open_message(mess.s, O_WRONLY | O_EXCL);
 	/* a fresh instance: facteur-send has not made the directories yet */
 	if (fd < 0 && errno == ENOENT && qdirs_make())
-		fd = qfile_open_new(mess.s, O_WRONLY | O_EXCL);
+		fd = qfile_open_message(mess.s, O_WRONLY | O_EXCL);
 	if (fd < 0) { q->err = errno; q->why = "unable to create queue/mess file"; code = err_qqexit(errno); goto out; }
 	code = copy_message(q, msgfd, fd);
 	if (code != QQ_OK) goto fail;

@@ -397,13 +397,20 @@ int qdirs_make(void)
 #define QPOOL_TRIES 16
 #define QPOOL_PROBES 8
 
-static int pool_name(char *out, size_t size, unsigned long k)
+/* Two classes of parked files, by the blocks they hold: pool/bN held more
+ * than one block (QPOOL_BIG_MIN bytes: most messages), pool/pN one or none
+ * (envelopes, state and run files, small messages). A message written into
+ * a big one reuses its blocks, an envelope cut out of it would free them
+ * (and a message written into a small one allocate): both cost metadata
+ * writes, and with -o discard a discard request. */
+static int pool_name(char *out, size_t size, unsigned long k, char cls)
 {
 	char num[FMT_ULONG];
 	size_t n = fmt_ulong(num, k % QPOOL_MAX);
 
 	if (sizeof QDIR_POOL + 2 + n > size) return 0;
 	memcpy(out, QDIR_POOL "/p", sizeof QDIR_POOL + 1);
+	out[sizeof QDIR_POOL] = cls;
 	memcpy(out + sizeof QDIR_POOL + 1, num, n);
 	out[sizeof QDIR_POOL + 1 + n] = 0;
 	return 1;
@@ -430,7 +437,7 @@ static unsigned long pool_rand(void)
 /* a parked inode moved to path and opened; -1 when none could be had,
  * -2 when path exists (RENAME_NOREPLACE said so). Not emptied: it may
  * hold an old queue file's bytes, and its writer sets its length. */
-static int pool_take(const char *path, int oflags)
+static int pool_take(const char *path, int oflags, char cls)
 {
 	char src[sizeof QDIR_POOL + 2 + FMT_ULONG];
 	int tries, fd = -1;
@@ -439,7 +446,9 @@ static int pool_take(const char *path, int oflags)
 	for (tries = 0; fd < 0 && tries < QPOOL_TRIES; tries++) {
 		struct stat st;
 
-		if (!pool_name(src, sizeof src, pool_rand() >> 16)) return -1;
+		/* the other class for the last few probes */
+		if (!pool_name(src, sizeof src, pool_rand() >> 16,
+		               tries < QPOOL_TRIES - 4 ? cls : cls == 'b' ? 'p' : 'b')) return -1;
 		if (sys_renameat2(AT_FDCWD, src, AT_FDCWD, path, RENAME_NOREPLACE) != 0) {
 			if (errno == EEXIST) return -2;
 			if (errno == ENOENT) continue;      /* a free name, or taken */
@@ -466,9 +475,9 @@ static int pool_take(const char *path, int oflags)
 	return fd;
 }
 
-int qfile_open_new(const char *path, int oflags)
+static int open_new(const char *path, int oflags, char cls)
 {
-	int fd = pool_take(path, oflags);
+	int fd = pool_take(path, oflags, cls);
 
 	if (fd >= 0) {
 		/* O_NONBLOCK was only for the check: clear it */
@@ -478,6 +487,16 @@ int qfile_open_new(const char *path, int oflags)
 	}
 	if (fd == -2 && (oflags & O_EXCL)) { errno = EEXIST; return -1; }
 	return open(path, oflags | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+}
+
+int qfile_open_new(const char *path, int oflags)
+{
+	return open_new(path, oflags, 'p');
+}
+
+int qfile_open_message(const char *path, int oflags)
+{
+	return open_new(path, oflags, 'b');
 }
 
 /* the held names of this process: pool/.h<pid>.<k> for k in
@@ -537,10 +556,14 @@ void qpool_publish(unsigned long upto)
 	if (!next) next = (unsigned long)getpid() * 2654435761u;
 	for (; held_pub < upto && held_pub < held_next; held_pub++) {
 		int i, done = 0;
+		struct stat st;
+		char cls;
 
 		held_name(hold, sizeof hold, held_pub);
+		if (lstat(hold, &st) != 0) continue;
+		cls = st.st_size >= QPOOL_BIG_MIN ? 'b' : 'p';
 		for (i = 0; i < QPOOL_PROBES && !done; i++) {
-			if (!pool_name(dst, sizeof dst, next++)) break;
+			if (!pool_name(dst, sizeof dst, next++, cls)) break;
 			if (sys_renameat2(AT_FDCWD, hold, AT_FDCWD, dst, RENAME_NOREPLACE) == 0) done = 1;
 			else if (errno != EEXIST) break;     /* no renameat2 */
 		}
@@ -567,7 +590,7 @@ void qpool_sweep(void)
 		/* a parked name that no taker would accept goes too (takers
 		 * probe at random, so one might never meet it) */
 		if (lstat(p, &st) != 0) continue;
-		if (e->d_name[0] != 'p' || !S_ISREG(st.st_mode) || st.st_nlink != 1 || (st.st_uid != me && me != 0))
+		if ((e->d_name[0] != 'p' && e->d_name[0] != 'b') || !S_ISREG(st.st_mode) || st.st_nlink != 1 || (st.st_uid != me && me != 0))
 			(void)unlinkat(AT_FDCWD, p, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0);
 	}
 	closedir(d);

@@ -27,7 +27,8 @@
 #define QUEUE_RCPT_MAX      10000    /* recipients of one message */
 #define QUEUE_ENVELOPE_MAX  (4u << 20)  /* whole envelope, bytes */
 #define QUEUE_REASON_MAX    900      /* a stored failure reason, bytes */
-#define QPOOL_MAX           1024     /* names pool/p0 .. pool/p1023 */
+#define QPOOL_MAX           1024     /* names pool/p0 .. pool/p1023, and pool/b0 .. */
+#define QPOOL_BIG_MIN       4097     /* a parked file this long or longer is a pool/bN */
 #define QUEUE_ORPHAN_AGE    (36L * 3600)  /* > facteur-queue's run limit */
 
 /* the byte facteur-qstat -r writes on the trigger: retry everything now
@@ -120,11 +121,14 @@ int qtrigger_poke(char c);
  * synced), but the inode is parked when pool/ has room.
  * 0 ok, -1 error (errno). */
 int qfile_open_new(const char *path, int oflags);
+/* the same for a message: a parked file that holds blocks (pool/bN) first */
+int qfile_open_message(const char *path, int oflags);
 int qfile_discard(const char *path);
 /* A discarded inode is held (pool/.h<pid>.<n>, not taken) until the
  * removal of its old name is on disk. facteur-send notes qpool_mark()
  * before a syncfs and, when the syncfs succeeded, calls qpool_publish
- * with it: what was held before the syncfs becomes pool/pN. */
+ * with it: what was held before the syncfs becomes pool/pN (or pool/bN,
+ * by its size). */
 #define QPOOL_HELD_MAX (sizeof QDIR_POOL + 4 + 2 * FMT_ULONG)
 unsigned long qpool_mark(void);
 void qpool_publish(unsigned long upto);

@@ -166,10 +166,10 @@ t.ok(all(q.box(fake, "pool%d@example.org" % i) for i in range(20)),
 time.sleep(0.5)
 q.stop(send)
 entries = sorted(os.listdir(pool)) if os.path.isdir(pool) else []
-parked = [n for n in entries if re.fullmatch(r"p\d+", n)]
+parked = [n for n in entries if re.fullmatch(r"[pb]\d+", n)]
 held = [n for n in entries if re.fullmatch(r"\.h\d+\.\d+", n)]
-t.ok(parked and len(parked) + len(held) == len(entries) and len(parked) <= 1024,
-     "pool/ holds files parked as pN (at most 1024) and held as .hPID.N until a syncfs (%d, %d)"
+t.ok(parked and len(parked) + len(held) == len(entries) and len(parked) <= 2048,
+     "pool/ holds files parked as pN or bN (at most 1024 each) and held as .hPID.N until a syncfs (%d, %d)"
      % (len(parked), len(held)))
 parked = entries
 t.ok(all(os.path.isfile(os.path.join(pool, n)) and not os.path.islink(os.path.join(pool, n)) and
@@ -178,15 +178,19 @@ t.ok(all(os.path.isfile(os.path.join(pool, n)) and not os.path.islink(os.path.jo
 # Parked files keep their old bytes (not emptied: freeing and allocating
 # blocks again cost more than the reuse saves), so the writer of a reused
 # inode must set its length. Every free name gets a long parked file of
-# junk, so that facteur-queue's random probes can only find such files.
+# junk, so that facteur-queue's random probes can only find such files:
+# 120 KB under the names of the class that holds blocks (bN), which a
+# message takes first, and 200 bytes under the others (pN), which an
+# envelope takes: each is longer than what is written over it.
 for n in os.listdir(pool):
     os.unlink(os.path.join(pool, n))
-junk = b"STALE-" * 20000
 for k in range(1024):
-    with open(os.path.join(pool, "p%d" % k), "wb") as f:
-        f.write(junk)
+    for cls, junk in (("b", b"STALE-" * 20000), ("p", b"STALE-" * 33)):
+        with open(os.path.join(pool, "%s%d" % (cls, k)), "wb") as f:
+            f.write(junk)
 q.chown_user(pool)
 inodes = {os.lstat(os.path.join(pool, n)).st_ino for n in os.listdir(pool)}
+big = {os.lstat(os.path.join(pool, n)).st_ino for n in os.listdir(pool) if n.startswith("b")}
 before = set(os.listdir(os.path.join(qdir, "mess")))
 before_todo = set(os.listdir(os.path.join(qdir, "todo")))
 reuse_msg = q.msg("reuse")
@@ -194,13 +198,13 @@ reuse_env = q.envelope("alice@example.org", ["reuse@example.org"])
 rc, _ = q.qq(home, reuse_msg, reuse_env)
 new = [n for n in os.listdir(os.path.join(qdir, "mess")) if n not in before]
 new_todo = [n for n in os.listdir(os.path.join(qdir, "todo")) if n not in before_todo]
-t.ok(rc == 0 and len(new) == 1 and os.lstat(os.path.join(qdir, "mess", new[0])).st_ino in inodes,
-     "facteur-queue wrote the new message into a parked inode")
+t.ok(rc == 0 and len(new) == 1 and os.lstat(os.path.join(qdir, "mess", new[0])).st_ino in big,
+     "facteur-queue wrote the new message into a parked inode that holds blocks (bN)")
 t.ok(len(new) == 1 and q.read(os.path.join(qdir, "mess", new[0])) == reuse_msg,
      "the message is exactly its own bytes: no stale tail of the longer file it reused")
-t.ok(len(new_todo) == 1 and os.lstat(os.path.join(qdir, "todo", new_todo[0])).st_ino in inodes and
+t.ok(len(new_todo) == 1 and os.lstat(os.path.join(qdir, "todo", new_todo[0])).st_ino in inodes - big and
      q.read(os.path.join(qdir, "todo", new_todo[0])) == reuse_env,
-     "the envelope too: a reused inode, cut to the envelope's length")
+     "the envelope too: a small reused inode (pN), cut to the envelope's length")
 
 # hostile entries in pool/: never followed, never truncated through
 # another link, never left in the way of a new message
@@ -213,9 +217,9 @@ for p_, c in ((victim, b"do not truncate me\n"), (linked, b"nor me\n")):
     with open(p_, "wb") as f:
         f.write(c)
 # every name is hostile, so facteur-queue's probes can meet nothing else
-for k in range(1024):
+for k in range(2048):
     kind = k % 4
-    n = os.path.join(pool, "p%d" % k)
+    n = os.path.join(pool, "%s%d" % ("pb"[k % 2], k // 2))
     if kind == 0:
         os.symlink(victim, n)
     elif kind == 1:
@@ -234,8 +238,8 @@ new = [n for n in os.listdir(os.path.join(qdir, "mess")) if n not in before]
 t.ok(len(new) == 1 and os.path.isfile(os.path.join(qdir, "mess", new[0])) and
      b"Subject: hostile pool" in q.read(os.path.join(qdir, "mess", new[0])),
      "the message is a regular file of its own in mess/")
-left = len([n for n in os.listdir(pool) if n.startswith("p")])
-t.ok(left < 1024, "the hostile entries facteur-queue met were dropped from pool/ (%d of 1024 left)" % left)
+left = len([n for n in os.listdir(pool) if n[0] in "pb"])
+t.ok(left < 2048, "the hostile entries facteur-queue met were dropped from pool/ (%d of 2048 left)" % left)
 # a discard killed half-way leaves pool/.hPID: removed at facteur-send's start
 with open(os.path.join(pool, ".h99999"), "wb") as f:
     f.write(b"half parked")
