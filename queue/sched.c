@@ -362,7 +362,16 @@ void sched_scan(struct sched *s, unsigned long long now)
 	                (s->domains.len == 0 || s->domains.s[s->domains.len - 1] == 0 || str_0(&s->domains));
 	if (!first) { take_todo(s); return; }
 	d = opendir(QDIR_INFO);
-	if (!d) { log_line("warning: unable to read info/: ", strerror(errno), (char *)0); return; }
+	if (!d) {
+		log_line("warning: unable to read info/: ", strerror(errno), ", will try again", (char *)0);
+		/* still the first scan at the next try (in SEND_RESCAN_FAILED_S):
+		 * nothing is taken from todo/ before info/ is loaded and run/
+		 * recovered, or a todo/ID would be delivered again without its
+		 * kept run/ files, beside runners still at work on it */
+		s->last_scan = 0;
+		s->scan_failed = 1;
+		return;
+	}
 	while ((e = readdir(d)) != 0) {
 		int r;
 		if (!qid_ok(e->d_name)) continue;
@@ -479,6 +488,9 @@ static int fresh_clean(const struct msg *m)
 {
 	size_t i;
 
+	/* a delay warning that went out is something to remember too: not
+	 * saved, a restart would send it again */
+	if (m->q.warned) return 0;
 	for (i = 0; i < m->q.nr; i++) {
 		const struct qrcpt *r = &m->q.r[i];
 		if (r->state == RS_DONE) continue;
@@ -548,6 +560,14 @@ static int settle(struct sched *s, struct msg *m, unsigned long long now)
 		if (st == RS_PENDING) open++;
 	}
 	if (failed && now >= m->hold) {
+		/* F in info/ID before the bounce is queued (crash safety 4): for
+		 * a message already in info/ the failure is only in memory and
+		 * in its run/ file, which is never synced (a fresh one was saved
+		 * above) */
+		if (m->dirty && !msg_save(m)) {
+			if (m->hold < now + 1) m->hold = now + 1;
+			return 1;
+		}
 		if (bounce_send(s, m, now)) {
 			for (i = 0; i < m->q.nr; i++)
 				if (m->q.r[i].state == RS_FAILED) m->q.r[i].state = RS_BOUNCED;
@@ -831,6 +851,20 @@ static void recover(struct sched *s, unsigned long long now)
 		str_copy(&id, e->d_name, (size_t)(dot - e->d_name));
 		str_0(&id);
 		m = msg_find(s, id.s);
+		/* a fresh message past the first scan's SEND_SCAN_BATCH todo/
+		 * entries: its run/ files are its state (done or still running),
+		 * so it is taken now; dropped, they would be delivered again */
+		if (!m && qid_ok(id.s) && exists(QDIR_MESS, id.s) && (m = prepare(id.s)) != 0) {
+			if (!msg_link(s, m)) {
+				/* its run/ file left as it is, not dropped */
+				log_line("warning: out of memory for todo/", id.s, (char *)0);
+				msg_free(m);
+				close(fd);
+				continue;
+			}
+			classify(s, m);
+			log_line("new msg ", m->id.s, " from <", m->q.sender.s, "> (with run/ files)", (char *)0);
+		}
 		held = flock(fd, LOCK_EX | LOCK_NB) != 0;
 		/* the J line: "J<remote> index... @ID", read whole (thousands of
 		 * recipients make it longer than any fixed buffer) */
@@ -1309,6 +1343,8 @@ static void batch(struct sched *s, struct msg *m, size_t *ri, size_t n, const st
 		if (s->stopping) break;
 		n2 = gather(o, 0, dom, 0, now);
 		if (n2 == 0 || total + n2 > SEND_BATCH_RCPT_MAX) continue;
+		/* not saved yet: nothing starts for it (sched_run) */
+		if (o->fresh && !fresh_clean(o)) continue;
 		if (!(r2 = calloc(n2, sizeof *r2))) break;
 		gather(o, 0, dom, r2, now);
 		ms[np] = o;
@@ -1357,6 +1393,15 @@ long sched_run(struct sched *s, unsigned long long now)
 			} else if (m->hold < due) {
 				due = m->hold;   /* a failed warning waits for its retry */
 			}
+		}
+		/* a fresh message whose deferral, failure or warning could not be
+		 * saved yet starts nothing until it is: todo/ID says every
+		 * recipient is pending, and a retry would take over a kept
+		 * run/ID.K, cut to a J line without the recipients that file
+		 * recorded as delivered (a crash then delivers them again) */
+		if (m->fresh && !fresh_clean(m)) {
+			if (m->inflight == 0 && now + 1 < due) due = now + 1;
+			continue;
 		}
 		for (i = 0; i < m->q.nr; i++) {
 			struct qrcpt *r = &m->q.r[i];
