@@ -1005,13 +1005,24 @@ static _Noreturn void runner(int *lockfd, const size_t *nlines, size_t np, int m
 	if (pipe2(pfd, O_CLOEXEC) != 0) _exit(EX_TEMPFAIL);
 	{
 		posix_spawn_file_actions_t fa;
+		posix_spawnattr_t at;
+		sigset_t dfl;
 		int e;
 		if (posix_spawn_file_actions_init(&fa) != 0) _exit(EX_TEMPFAIL);
-		if (mfd >= 0) e = posix_spawn_file_actions_adddup2(&fa, mfd, 0);
-		else e = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+		if (posix_spawnattr_init(&at) != 0) _exit(EX_TEMPFAIL);
+		/* the signals the runner ignores are the program's again */
+		sigemptyset(&dfl);
+		sigaddset(&dfl, SIGTERM);
+		sigaddset(&dfl, SIGINT);
+		sigaddset(&dfl, SIGHUP);
+		e = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF);
+		if (e == 0) e = posix_spawnattr_setsigdefault(&at, &dfl);
+		if (e == 0) e = mfd >= 0 ? posix_spawn_file_actions_adddup2(&fa, mfd, 0)
+		                         : posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 		if (e == 0) e = posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
-		if (e == 0) e = posix_spawn(&g, prog, &fa, 0, argv, environ);
+		if (e == 0) e = posix_spawn(&g, prog, &fa, &at, argv, environ);
 		posix_spawn_file_actions_destroy(&fa);
+		posix_spawnattr_destroy(&at);
 		if (e != 0) {
 			/* as the program's own temporary failure */
 			str_copys(&out, "4.3.0 unable to run ");
@@ -1129,8 +1140,17 @@ static int spawn(struct sched *s, struct job **jobs, size_t np, const char *prog
 	if (pid < 0) goto fail;
 	if (pid == 0) {
 		sigset_t none;
-		static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGALRM, SIGPIPE };
+		static const int sigs[] = { SIGCHLD, SIGALRM, SIGPIPE };
 		for (x = 0; x < sizeof sigs / sizeof sigs[0]; x++) signal(sigs[x], SIG_DFL);
+		/* A runner records the result of a delivery it started: only
+		 * SIGKILL stops it. A stop signal sent to the whole group (an
+		 * interactive ^C, a service manager's control-group kill) would
+		 * otherwise lose the result of a delivery that went through, and
+		 * the recipient would get it again. The program itself keeps the
+		 * default actions (runner()). */
+		signal(SIGTERM, SIG_IGN);
+		signal(SIGINT, SIG_IGN);
+		signal(SIGHUP, SIG_IGN);
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, 0);
 		close(s->lockfd);

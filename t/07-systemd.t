@@ -28,6 +28,9 @@ def keys(path):
         return dict((m.group(1), m.group(2)) for m in re.finditer(r"^(\w+)=(.*)$", f.read(), re.M))
 
 
+t.is_(keys(os.path.join(UNITS, "facteur-send.service")).get("KillMode") if "facteur-send.service" in names else None,
+      "mixed", "facteur-send.service: KillMode=mixed (SIGTERM to facteur-send only: running deliveries finish)")
+
 for s in sockets:
     k = keys(s)
     b = os.path.basename(s)

@@ -202,6 +202,24 @@ t.ok(os.path.exists(os.path.join(qdir3, "info", ids[0] if ids else "x")) and
      "the deferred recipient is still queued in info/; the finished one is logged")
 q.stop(p)
 
+# a stop signal that reaches a runner (a ^C or a service manager's kill of
+# the whole group) does not cut it short: it waits for its delivery and
+# records the result, so the recipient does not get the message twice
+env4 = q.send_env(home3, fake3, FAKE_DELAY="1")
+p = q.start_send(home3, env4, log3)
+q.qq(home3, q.msg("term"), q.envelope("alice@example.org", ["term@example.org"]))
+t.ok(q.wait(lambda: "term@example.org" in q.read(os.path.join(fake3, "log")).decode(), 5),
+     "a slow delivery started")
+runners = ft.children(p.pid)
+for r in runners:
+    os.kill(r, signal.SIGTERM)
+t.ok(len(runners) == 1 and q.wait(lambda: q.box(fake3, "term@example.org"), 5),
+     "its runner got SIGTERM (%d runner) and the delivery finished" % len(runners))
+time.sleep(2.5)
+t.is_(len(q.box(fake3, "term@example.org")), 1, "delivered once: the runner recorded the result")
+t.ok(re.search(r"to <term@example.org> try 1: success", q.read(log3).decode()), "logged as a success at the first try")
+q.stop(p)
+
 # a delivery to 1200 recipients at one domain: its run file's J line is
 # ~5 KB, longer than any fixed buffer; facteur-send killed while the
 # runner works must still find the result when it comes back, and not

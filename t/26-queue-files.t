@@ -125,7 +125,9 @@ else:
     # a stop makes facteur-send sync and publish what it held
     send = ft.start([STRACE, "-f", "-qq", "-e", "trace=syncfs,fsync,rename,renameat2,unlink", "-o", tr,
                      ft.bin_path("facteur-send")], q.send_env(home, fake), stderr=open(log, "ab"))
-    got = q.wait(lambda: all(q.box(fake, "sync%d@example.org" % i) for i in range(8)), 15)
+    # finished, not only delivered: the stop below signals the whole group
+    got = q.wait(lambda: all(q.box(fake, "sync%d@example.org" % i) for i in range(8)) and
+                 all(("end msg " + i) in q.read(log).decode() for i in ids), 15)
     t.ok(got and len(ids) == 8, "8 messages queued while facteur-send was stopped are delivered under strace")
     send.stop()   # the whole group: SIGTERM to strace alone leaves facteur-send running
     lines = q.read(tr).decode(errors="replace").splitlines() if os.path.exists(tr) else []
