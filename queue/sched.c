@@ -296,7 +296,11 @@ static void discard(const char *dir, const char *id)
 	str_free(&p);
 }
 
-/* New messages: up to SEND_SCAN_BATCH todo/ entries not loaded yet.
+/* New messages: up to SEND_SCAN_BATCH todo/ entries not loaded yet. A
+ * scan reads all of todo/, where messages stay through their first try:
+ * with a backlog (thousands waiting for a delivery slot) the scans that
+ * new messages ask for are spaced out in proportion (sched_scan_gap), or
+ * their cost would grow with the square of the backlog.
  * Nothing is written: a message stays in todo/ (its state on disk: every
  * recipient pending) through its first deliveries, whose results are in
  * their run/ files, and gets an info/ file only when something is left
@@ -311,9 +315,12 @@ static void take_todo(struct sched *s)
 	struct msg *m;
 	size_t n = 0;
 
+	s->scan_ms = deadline_now();
+	s->todo_seen = 0;
 	if (!d) { log_line("warning: unable to read todo/: ", strerror(errno), (char *)0); return; }
 	while ((e = readdir(d)) != 0) {
 		if (!qid_ok(e->d_name)) continue;
+		s->todo_seen++;
 		if ((m = msg_find(s, e->d_name)) != 0) {
 			/* left by a save whose removal of todo/ID a crash undid:
 			 * info/ID is never older than its todo/ID */
@@ -344,6 +351,15 @@ static void take_todo(struct sched *s)
 		}
 	}
 	closedir(d);
+}
+
+long long sched_scan_gap(const struct sched *s, long long now_ms)
+{
+	long long gap = (long long)(s->todo_seen * SEND_SCAN_US_PER_ENTRY / 1000);
+
+	if (gap > SEND_SCAN_GAP_MAX_MS) gap = SEND_SCAN_GAP_MAX_MS;
+	gap -= now_ms - s->scan_ms;
+	return gap > 0 ? gap : 0;
 }
 
 void sched_scan(struct sched *s, unsigned long long now)

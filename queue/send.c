@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "control.h"
+#include "deadline.h"
 #include "exitcodes.h"
 #include "log.h"
 #include "priv.h"
@@ -80,6 +81,7 @@ int main(void)
 	for (;;) {
 		unsigned long long now = now_s();
 		long wait;
+		long long gap;
 		unsigned long long rescan;
 		size_t n = 0, i;
 		int r;
@@ -91,7 +93,8 @@ int main(void)
 		if (got_hup) { got_hup = 0; sched_retry_all(&s); }
 		if (got_chld) { got_chld = 0; sched_reap(&s, now); }
 		rescan = s.scan_failed ? SEND_RESCAN_FAILED_S : SEND_RESCAN_S;
-		if (!s.stopping && (s.want_scan || now >= s.last_scan + rescan)) {
+		gap = s.want_scan ? sched_scan_gap(&s, deadline_now()) : 0;
+		if (!s.stopping && ((s.want_scan && !gap) || now >= s.last_scan + rescan)) {
 			/* the slots freed since the last pass are filled before
 			 * more of todo/ is converted (a batch of SEND_SCAN_BATCH
 			 * takes a while), so a busy todo/ does not hold back
@@ -108,7 +111,6 @@ int main(void)
 			long ws = sched_sync(&s, now);
 			if (ws < wait) wait = ws;
 		}
-		if (s.want_scan) wait = 0;
 		pfd[n].fd = selfpipe[0]; pfd[n].events = POLLIN; pjob[n++] = 0;
 		pfd[n].fd = s.fifo; pfd[n].events = POLLIN; pjob[n++] = 0;
 		for (i = 0; i < s.njobs_max; i++)
@@ -119,7 +121,16 @@ int main(void)
 			}
 		if ((unsigned long long)wait > rescan) wait = (long)rescan;
 		if (s.norphans && wait > 1) wait = 1;   /* their locks are polled */
-		r = poll(pfd, n, (int)(wait * 1000));
+		{
+			/* a scan asked for: as soon as its gap allows (at once
+			 * without a backlog) */
+			long long tmo = (long long)wait * 1000;
+			if (s.want_scan && !s.stopping) {
+				long long g = sched_scan_gap(&s, deadline_now());
+				if (g < tmo) tmo = g;
+			}
+			r = poll(pfd, n, (int)tmo);
+		}
 		if (r < 0 && errno != EINTR) log_fatalsys(EX_OSERR, "fatal: poll", (char *)0);
 		if (r <= 0) continue;
 		if (pfd[0].revents) {
