@@ -297,18 +297,18 @@ static void discard(const char *dir, const char *id)
 }
 
 /* New messages: up to SEND_SCAN_BATCH todo/ entries not loaded yet. A
- * scan reads all of todo/, where messages stay through their first try:
- * with a backlog (thousands waiting for a delivery slot) the scans that
- * new messages ask for are spaced out in proportion (sched_scan_gap), or
- * their cost would grow with the square of the backlog.
  * Nothing is written: a message stays in todo/ (its state on disk: every
  * recipient pending) through its first deliveries, whose results are in
  * their run/ files, and gets an info/ file only when something is left
  * to remember (a deferral, a failure; msg_save). Most messages are
  * delivered at the first try and never get one (issue 2: the conversion
  * cost a syncfs and two directory fsyncs a batch, and every result an
- * fsync'd info/ file; queue/README.md, crash safety 2). */
-static void take_todo(struct sched *s)
+ * fsync'd info/ file; queue/README.md, crash safety 2). So a scan reads
+ * all the messages in their first try: with a backlog (thousands waiting
+ * for a delivery slot) the scans new messages ask for are spaced out in
+ * proportion (sched_scan_gap), or their cost would grow with the square
+ * of the backlog. first: the scan at start-up, after info/ was loaded. */
+static void take_todo(struct sched *s, int first)
 {
 	DIR *d = opendir(QDIR_TODO);
 	struct dirent *e;
@@ -325,6 +325,13 @@ static void take_todo(struct sched *s)
 			/* left by a save whose removal of todo/ID a crash undid:
 			 * info/ID is never older than its todo/ID */
 			if (!m->fresh) discard(QDIR_TODO, e->d_name);
+			continue;
+		}
+		if (first && exists(QDIR_INFO, e->d_name)) {
+			/* beside an info/ID that could not be read: that state is
+			 * the newer one, so the envelope alone must not be delivered
+			 * again; both stay for the admin (logged at each start) */
+			log_line("warning: todo/", e->d_name, " kept beside an unreadable info/", e->d_name, (char *)0);
 			continue;
 		}
 		if (!exists(QDIR_MESS, e->d_name)) {
@@ -376,7 +383,7 @@ void sched_scan(struct sched *s, unsigned long long now)
 	/* the NUL-terminated lines need a final NUL (an empty file: none) */
 	s->domains_ok = control_readlines("control/domains", &s->domains) >= 0 &&
 	                (s->domains.len == 0 || s->domains.s[s->domains.len - 1] == 0 || str_0(&s->domains));
-	if (!first) { take_todo(s); return; }
+	if (!first) { take_todo(s, 0); return; }
 	d = opendir(QDIR_INFO);
 	if (!d) {
 		log_line("warning: unable to read info/: ", strerror(errno), ", will try again", (char *)0);
@@ -411,7 +418,7 @@ void sched_scan(struct sched *s, unsigned long long now)
 	}
 	closedir(d);
 	/* after info/: a todo/ID whose info/ID exists is a leftover */
-	take_todo(s);
+	take_todo(s, 1);
 	recover(s, now);
 }
 

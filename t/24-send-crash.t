@@ -201,6 +201,23 @@ t.ok(os.path.exists(os.path.join(qdir3, "info", ids[0] if ids else "x")) and
      re.search(r"end msg %s \(finished before a restart\)" % gone, q.read(log3).decode()),
      "the deferred recipient is still queued in info/; the finished one is logged")
 q.stop(p)
+# a todo/ID beside an info/ID that cannot be read: info/ID is the newer
+# state, so the envelope alone is not delivered from; both stay for the admin
+bad = "1795700001.123456.4243.0123456789ab"
+for d, content in (("mess", q.msg("unreadable")), ("todo", q.envelope("alice@example.org", ["fbad@example.org"])),
+                   ("info", b"not a state file")):
+    with open(os.path.join(qdir3, d, bad), "wb") as f:
+        f.write(content)
+    q.chown_user(os.path.join(qdir3, d, bad))
+p = q.start_send(home3, env3, log3)
+t.ok(q.wait(lambda: "todo/%s kept beside an unreadable info/" % bad in q.read(log3).decode(), 5),
+     "restart: a todo/ID beside an unreadable info/ID is kept, and logged")
+time.sleep(1)
+t.ok(not q.box(fake3, "fbad@example.org") and os.path.exists(os.path.join(qdir3, "todo", bad)) and
+     os.path.exists(os.path.join(qdir3, "info", bad)), "nothing delivered from it; both files still there")
+for d in ("mess", "todo", "info"):
+    os.unlink(os.path.join(qdir3, d, bad))
+q.stop(p)
 
 # a stop signal that reaches a runner (a ^C or a service manager's kill of
 # the whole group) does not cut it short: it waits for its delivery and
