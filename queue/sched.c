@@ -296,6 +296,18 @@ static void discard(const char *dir, const char *id)
 	str_free(&p);
 }
 
+/* dir/ID (info/ or todo/) without its mess/ID: msg_finish was cut short,
+ * or undone by a power failure (facteur-queue makes mess/ID durable
+ * before todo/ID exists, so it is never a message cut short): every
+ * recipient was done. 1 when that was the case and dir/ID is gone. */
+static int finished_before(const char *dir, const char *id)
+{
+	if (exists(QDIR_MESS, id)) return 0;
+	discard(dir, id);
+	log_line("end msg ", id, " (finished before a restart)", (char *)0);
+	return 1;
+}
+
 /* New messages: up to SEND_SCAN_BATCH todo/ entries not loaded yet. A
  * Nothing is written: a message stays in todo/ (its state on disk: every
  * recipient pending) through its first deliveries, whose results are in
@@ -334,13 +346,7 @@ static void take_todo(struct sched *s, int first)
 			log_line("warning: todo/", e->d_name, " kept beside an unreadable info/", e->d_name, (char *)0);
 			continue;
 		}
-		if (!exists(QDIR_MESS, e->d_name)) {
-			/* msg_finish was cut short, or undone by a power failure:
-			 * facteur-queue makes mess/ID durable before todo/ID */
-			discard(QDIR_TODO, e->d_name);
-			log_line("end msg ", e->d_name, " (finished before a restart)", (char *)0);
-			continue;
-		}
+		if (finished_before(QDIR_TODO, e->d_name)) continue;
 		if (n >= SEND_SCAN_BATCH) { s->want_scan = 1; break; }
 		if ((m = prepare(e->d_name)) == 0) continue;
 		if (!msg_link(s, m)) {
@@ -398,14 +404,7 @@ void sched_scan(struct sched *s, unsigned long long now)
 	while ((e = readdir(d)) != 0) {
 		int r;
 		if (!qid_ok(e->d_name)) continue;
-		if (!exists(QDIR_MESS, e->d_name)) {
-			/* msg_finish was cut short: every recipient was done */
-			str p = STR_ZERO;
-			if (qpath(&p, QDIR_INFO, e->d_name, 0) && unlink(p.s) == 0)
-				log_line("end msg ", e->d_name, " (finished before a restart)", (char *)0);
-			str_free(&p);
-			continue;
-		}
+		if (finished_before(QDIR_INFO, e->d_name)) continue;
 		if (!(m = msg_new(e->d_name))) continue;
 		r = qinfo_read(e->d_name, &m->q);
 		if (r <= 0) {
