@@ -32,7 +32,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	home = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	qdir = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (home < 0 || qdir < 0) abort();
-	if (mkdirat(qdir, QDIR_INFO, 0700) != 0 || mkdirat(qdir, QDIR_TODO, 0700) != 0) abort();
+	if (mkdirat(qdir, QDIR_INFO, 0700) != 0 || mkdirat(qdir, QDIR_TODO, 0700) != 0 ||
+	    mkdirat(qdir, QDIR_MESS, 0700) != 0) abort();
 	return 0;
 }
 
@@ -100,9 +101,32 @@ static void info(const char *s, size_t n, int files, size_t cut)
 		qinfo_free(&q);
 	}
 	writefile(QDIR_TODO "/1", s, cut);
-	if (qtodo_read("1", &q, 7) == 1) {
+	if (qtodo_read("1", &q, 7, 0) == 1) {
 		roundtrip(&q);
 		qinfo_free(&q);
+	}
+	/* and with the message checked against the commit record: the input
+	 * as mess/1, the record made for its first cut bytes, so that whole,
+	 * cut and changed messages all come by */
+	writefile(QDIR_MESS "/1", s, n);
+	if (qtodo_read("1", &q, 7, 1) == 1) {
+		roundtrip(&q);
+		qinfo_free(&q);
+	}
+	{
+		static const char env[] = "Fa@b\0Tc@d\0";
+		struct qhash h;
+		str e = STR_ZERO;
+		int r;
+		qhash_init(&h);
+		qhash_add(&h, s, cut);
+		if (!str_copy(&e, env, sizeof env) || !qcommit_append(&e, "1", cut, qhash_end(&h))) abort();
+		writefile(QDIR_TODO "/1", e.s, e.len);
+		r = qtodo_read("1", &q, 7, 1);
+		/* the record matches exactly the message it was made for */
+		if ((r == 1) != (cut == n)) abort();
+		if (r == 1) qinfo_free(&q);
+		str_free(&e);
 	}
 	if (fchdir(home) != 0) abort();
 }

@@ -1,19 +1,24 @@
 /* enqueue.c: the body of facteur-queue. Reads the message (untrusted, any
  * bytes, copied as is: we add nothing, smtpd adds Received) and the
- * envelope (untrusted: checked by envscan_feed), and commits them in an
- * order that makes a crash at any point safe:
- *   1. mess/ID written; one thread fsyncs it and another mess/, while we
- *      go on                               (crash: an orphan, cleaned later)
- *   2. tmp/ID (envelope) written, fsynced  (crash: as above, plus tmp junk)
- *   3. the thread joined, both its fsyncs good; rename tmp/ID -> todo/ID,
- *      todo/ fsynced: committed
- * Only then does the caller hear 0. The three waits of 1. and 2. overlap
- * (~0.25 ms each here) and all three end before the rename: the order
- * among them does not matter, as nothing names the message before the
- * rename into todo/. Runs as `facteur` in queue/. */
+ * envelope (untrusted: checked by envscan_feed), and commits them with one
+ * round of fsyncs, in an order that makes a crash at any point safe:
+ *   1. mess/ID written (hashed on the way); its fsync and mess/'s start
+ *   2. tmp/ID written: the envelope, then the commit record (qfile.h:
+ *      this id, the message's size and hash, the envelope's hash);
+ *      renamed to todo/ID; its fsync and todo/'s start
+ *   3. all four fsyncs waited for, at once (fsx_batch: three threads,
+ *      todo/'s in ours)
+ * Only then does the caller hear 0. todo/ID is there before its bytes are
+ * surely on disk: a crash in 3. can leave a todo/ID whose envelope, or
+ * whose mess/ID, is stale or cut short, and facteur-send checks every
+ * message against its record before it takes it (qtodo_read), removing
+ * one that does not match: it was never acknowledged. A failed fsync:
+ * todo/ID and mess/ID removed, a temporary failure. Before the record, the
+ * rename waited for the first three fsyncs and todo/'s came after: two
+ * rounds of waiting where there is now one (issue 2). Runs as `facteur`
+ * in queue/. */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -22,6 +27,7 @@
 #include "errclass.h"
 #include "exitcodes.h"
 #include "fmt.h"
+#include "fsbatch.h"
 #include "fsx.h"
 #include "qfile.h"
 
@@ -31,7 +37,7 @@ void enqueue_free(struct enqueue *q)
 	str_free(&q->sender);
 }
 
-static int copy_message(struct enqueue *q, int in, int out)
+static int copy_message(struct enqueue *q, int in, int out, struct qhash *h)
 {
 	char b[65536];
 
@@ -43,6 +49,7 @@ static int copy_message(struct enqueue *q, int in, int out)
 			return err_qqexit(errno);
 		}
 		q->size += n;
+		qhash_add(h, q->prefix, n);
 	}
 
 	for (;;) {
@@ -63,6 +70,7 @@ static int copy_message(struct enqueue *q, int in, int out)
 			return err_qqexit(errno);
 		}
 		q->size += (size_t)r;
+		qhash_add(h, b, (size_t)r);
 	}
 }
 
@@ -95,58 +103,22 @@ static int read_envelope(struct enqueue *q, int in, str *env)
 	}
 }
 
-/* the message's durability, off the main thread: the fsync of the file
- * and the fsync of mess/ (its entry) in two threads at once; step 1 failed
- * or 2 failed (1 wins), or neither */
-struct msgsync {
-	int fd;
-	int step;
-	int err;
-	int direrr;             /* errno of mess/'s fsync, 0 when good */
+/* which of the four fsyncs failed, by their order in the batch */
+static const char *const sync_why[] = {
+	"unable to sync message", "unable to sync queue/mess",
+	"unable to sync envelope", "unable to sync queue/todo",
 };
-
-static void *msgsync_run(void *a)
-{
-	struct msgsync *m = a;
-
-	if (fsync(m->fd) != 0) { m->step = 1; m->err = errno; }
-	return 0;
-}
-
-static void *dirsync_run(void *a)
-{
-	struct msgsync *m = a;
-
-	if (!fsx_syncdir(QDIR_MESS)) m->direrr = errno ? errno : EIO;
-	return 0;
-}
-
-/* waits for the threads (when there are any); a failure takes the place
- * of code as it would have in the sequential order: the message's fsync
- * came before anything of the envelope, mess/'s fsync after it all */
-static int msgsync_join(struct enqueue *q, pthread_t *th, int *running, struct msgsync *m, int code)
-{
-	if (*running & 1) pthread_join(th[0], 0);
-	if (*running & 2) pthread_join(th[1], 0);
-	*running = 0;
-	if (m->step == 0 && m->direrr) { m->step = 2; m->err = m->direrr; }
-	if (m->step == 1 || (m->step == 2 && code == QQ_OK)) {
-		q->err = m->err;
-		q->why = m->step == 1 ? "unable to sync message" : "unable to sync queue/mess";
-		errno = m->err;
-		return err_qqexit(m->err);
-	}
-	return code;
-}
 
 int enqueue_run(struct enqueue *q, int msgfd, int envfd)
 {
 	str mess = STR_ZERO, tmp = STR_ZERO, todo = STR_ZERO, env = STR_ZERO;
-	struct msgsync ms = { -1, 0, 0, 0 };
-	pthread_t th[2];
-	int fd = -1, code, running = 0;
+	struct fsx_batch b;
+	struct qhash h;
+	int fd = -1, efd = -1, mdir = -1, tdir = -1, code, renamed = 0;
 
 	q->why = "";
+	fsx_batch_init(&b);
+	qhash_init(&h);
 	if (!uniq_make(&q->id) || !str_0(&q->id) ||
 	    !qpath(&mess, QDIR_MESS, q->id.s, 0) || !qpath(&tmp, QDIR_TMP, q->id.s, 0) ||
 	    !qpath(&todo, QDIR_TODO, q->id.s, 0)) {
@@ -160,7 +132,7 @@ int enqueue_run(struct enqueue *q, int msgfd, int envfd)
 	if (fd < 0 && errno == ENOENT && qdirs_make())
 		fd = qfile_open_message(mess.s, O_WRONLY | O_EXCL);
 	if (fd < 0) { q->err = errno; q->why = "unable to create queue/mess file"; code = err_qqexit(errno); goto out; }
-	code = copy_message(q, msgfd, fd);
+	code = copy_message(q, msgfd, fd, &h);
 	if (code != QQ_OK) goto fail;
 	/* a reused inode keeps its old length: cut it to ours */
 	{
@@ -170,32 +142,34 @@ int enqueue_run(struct enqueue *q, int msgfd, int envfd)
 		}
 	}
 	/* the message's fsync and mess/'s run while we read and write the
-	 * envelope; no thread to be had: in line, as before */
-	ms.fd = fd;
-	running = pthread_create(&th[0], 0, msgsync_run, &ms) == 0;
-	if (!running) msgsync_run(&ms);
-	if (pthread_create(&th[1], 0, dirsync_run, &ms) == 0) running |= 2;
-	else dirsync_run(&ms);
+	 * envelope */
+	mdir = open(QDIR_MESS, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (mdir < 0) { q->err = errno; q->why = "unable to open queue/mess"; code = err_qqexit(errno); goto fail; }
+	fsx_batch_add(&b, fd, 0);
+	fsx_batch_add(&b, mdir, FSX_DIR);
 	code = read_envelope(q, envfd, &env);
 	if (code != QQ_OK) goto fail;
-	if (!str_copys(&q->sender, env.s + 1)) { q->why = "out of memory"; code = QQ_NOMEM; goto fail; }
-	if (!qfile_writenew(tmp.s, env.s, env.len)) {
+	if (!str_copys(&q->sender, env.s + 1) ||
+	    !qcommit_append(&env, q->id.s, (unsigned long long)q->size, qhash_end(&h))) {
+		q->why = "out of memory"; code = QQ_NOMEM; goto fail;
+	}
+	/* as qfile_writenew, but the fsync joins the batch */
+	efd = qfile_open_new(tmp.s, O_WRONLY | O_EXCL);
+	if (efd < 0 || ftruncate(efd, (off_t)env.len) != 0 || !fd_writeall(efd, env.s, env.len, -1)) {
 		q->err = errno; q->why = "unable to write envelope"; code = err_qqexit(errno); goto fail;
 	}
-	/* the message and its entry durable before the commit */
-	code = msgsync_join(q, th, &running, &ms, QQ_OK);
-	if (code != QQ_OK) goto fail;
-	if (close(fd) != 0) { fd = -1; q->err = errno; q->why = "unable to close message"; code = err_qqexit(errno); goto fail; }
-	fd = -1;
+	tdir = open(QDIR_TODO, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (tdir < 0) { q->err = errno; q->why = "unable to open queue/todo"; code = err_qqexit(errno); goto fail; }
 	if (rename(tmp.s, todo.s) != 0) { q->err = errno; q->why = "unable to commit envelope"; code = err_qqexit(errno); goto fail; }
-	if (!fsx_syncdir(QDIR_TODO)) {
-		/* the rename may or may not survive a power loss: take it back so
-		 * that the client retries rather than trusting a 250 */
-		int e = errno;
-		unlink(todo.s);
-		errno = e;
-		q->err = e;
-		q->why = "unable to sync queue/todo";
+	renamed = 1;
+	fsx_batch_add(&b, efd, 0);
+	fsx_batch_add(&b, tdir, FSX_DIR | FSX_INLINE);
+	if (!fsx_batch_wait(&b)) {
+		/* the rename may or may not survive a power loss, and the
+		 * message's bytes may not: take it back so that the client
+		 * retries rather than trusting a 250 */
+		q->err = errno;
+		q->why = b.failed >= 0 && b.failed < 4 ? sync_why[b.failed] : "unable to sync queue";
 		code = err_qqexit(errno);
 		goto fail;
 	}
@@ -203,18 +177,24 @@ int enqueue_run(struct enqueue *q, int msgfd, int envfd)
 	code = QQ_OK;
 	goto out;
 fail:
-	/* the thread may still use fd, and its failure may come first */
-	code = msgsync_join(q, th, &running, &ms, code);
+	/* the fsyncs started still use the descriptors */
+	fsx_batch_wait(&b);
 	{
 		int e = errno;
-		if (fd >= 0) close(fd);
-		fd = -1;
-		unlink(tmp.s);
+		if (renamed) unlink(todo.s);
+		else unlink(tmp.s);
 		unlink(mess.s);
 		errno = e;
 	}
 out:
-	if (fd >= 0) close(fd);
+	{
+		int e = errno;
+		if (fd >= 0) close(fd);
+		if (efd >= 0) close(efd);
+		if (mdir >= 0) close(mdir);
+		if (tdir >= 0) close(tdir);
+		errno = e;
+	}
 	str_free(&mess);
 	str_free(&tmp);
 	str_free(&todo);

@@ -2,7 +2,7 @@
 # queue manager), facteur-qstat (lists the queue), facteur-sendmail.
 PROGS += bin/facteur-queue bin/facteur-send bin/facteur-qstat bin/facteur-sendmail
 
-# -pthread: enqueue.c's fsync thread (libc itself since glibc 2.34 and
+# -pthread: the fsync threads of fsx_batch (lib/fsx.c), for enqueue.c (libc itself since glibc 2.34 and
 # in musl's libc.a; -nostdlib, the musl link, adds nothing for it)
 bin/facteur-queue: $(call hot,queue/queue.o queue/enqueue.o queue/qfile.o)
 	@mkdir -p bin

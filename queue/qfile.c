@@ -257,14 +257,184 @@ int qinfo_read(const char *id, struct qinfo *q)
 	return r;
 }
 
-int qtodo_read(const char *id, struct qinfo *q, unsigned long long queued)
+#define QH_P1 0x9E3779B185EBCA87ULL
+#define QH_P2 0xC2B2AE3D27D4EB4FULL
+#define QH_P3 0x165667B19E3779F9ULL
+#define QH_P5 0x27D4EB2F165667C5ULL
+
+static unsigned long long rotl64(unsigned long long x, int r)
+{
+	return (x << r) | (x >> (64 - r));
+}
+
+static unsigned long long qh_round(unsigned long long acc, const unsigned char *b)
+{
+	unsigned long long w = 0;
+	int i;
+
+	for (i = 7; i >= 0; i--) w = (w << 8) | b[i];   /* little-endian, any machine */
+	return rotl64(acc + w * QH_P2, 31) * QH_P1;
+}
+
+void qhash_init(struct qhash *h)
+{
+	memset(h, 0, sizeof *h);
+	h->acc = QH_P5;
+}
+
+void qhash_add(struct qhash *h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	h->len += n;
+	while (n && h->nt) {
+		h->t[h->nt++] = *b++;
+		n--;
+		if (h->nt == 8) { h->acc = qh_round(h->acc, h->t); h->nt = 0; }
+	}
+	for (; n >= 8; b += 8, n -= 8) h->acc = qh_round(h->acc, b);
+	memcpy(h->t + h->nt, b, n);
+	h->nt += (unsigned)n;
+}
+
+unsigned long long qhash_end(const struct qhash *h)
+{
+	unsigned long long a = h->acc ^ (h->len * QH_P3);
+	unsigned i;
+
+	for (i = 0; i < h->nt; i++) a = rotl64(a ^ (h->t[i] * QH_P5), 11) * QH_P1;
+	a ^= a >> 33;
+	a *= QH_P2;
+	a ^= a >> 29;
+	a *= QH_P3;
+	a ^= a >> 32;
+	return a;
+}
+
+static unsigned long long hash_of(const char *s, size_t n)
+{
+	struct qhash h;
+
+	qhash_init(&h);
+	qhash_add(&h, s, n);
+	return qhash_end(&h);
+}
+
+static int append_hex16(str *o, unsigned long long v)
+{
+	char x[16];
+	int i;
+
+	for (i = 15; i >= 0; i--, v >>= 4) x[i] = "0123456789abcdef"[v & 15];
+	return str_append(o, x, 16);
+}
+
+int qcommit_append(str *env, const char *id, unsigned long long size, unsigned long long mhash)
+{
+	unsigned long long eh = hash_of(env->s, env->len);
+
+	return str_appendc(env, 'Z') && str_appends(env, id) && str_appendc(env, ':') &&
+	       str_appendu(env, size) && str_appendc(env, ':') && append_hex16(env, mhash) &&
+	       str_appendc(env, ':') && append_hex16(env, eh) && str_appendc(env, 0);
+}
+
+static int parse_hex16(const char *s, unsigned long long *v)
+{
+	int i;
+
+	*v = 0;
+	for (i = 0; i < 16; i++) {
+		int c = s[i], d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+		if (d < 0) return 0;
+		*v = (*v << 4) | (unsigned)d;
+	}
+	return 1;
+}
+
+/* c: todo/ID's bytes. The envelope's length in *envlen; 1 with a record
+ * that names id and matches the envelope (*size, *mhash set), 2 without
+ * a record, -2 a record that does not match (or is cut short: a torn
+ * file), -1 no envelope at all (malformed) */
+static int commit_check(const char *id, const char *c, size_t n, size_t *envlen,
+                        unsigned long long *size, unsigned long long *mhash)
+{
+	struct envscan e = { 0, 0, 0 };
+	size_t idlen = strlen(id), k;
+	unsigned long long eh, v = 0;
+	const char *z;
+
+	if (envscan_feed(&e, c, n) != 1) return -1;
+	*envlen = e.pos;
+	if (e.pos == n) return 2;
+	z = c + e.pos;
+	k = n - e.pos;
+	/* "Z" id ":" digits ":" 16 ":" 16 NUL, and nothing after it */
+	if (k < 1 + idlen + 1 + 1 + 1 + 16 + 1 + 16 + 1 || z[0] != 'Z' || c[n - 1] != 0 ||
+	    memcmp(z + 1, id, idlen) != 0 || z[1 + idlen] != ':') return -2;
+	z += 2 + idlen;
+	if (*z < '0' || *z > '9') return -2;
+	for (; *z >= '0' && *z <= '9'; z++) {
+		if (v > (~0ULL - 9) / 10) return -2;
+		v = v * 10 + (unsigned)(*z - '0');
+	}
+	if ((size_t)(c + n - z) != 1 + 16 + 1 + 16 + 1 || z[0] != ':' || z[17] != ':' ||
+	    !parse_hex16(z + 1, mhash) || !parse_hex16(z + 18, &eh)) return -2;
+	if (eh != hash_of(c, e.pos)) return -2;
+	*size = v;
+	return 1;
+}
+
+/* mess/ID against its record: 1 the same, 0 gone, -1 unreadable, -2 not it */
+static int message_check(const char *id, unsigned long long size, unsigned long long mhash)
+{
+	str p = STR_ZERO;
+	struct qhash h;
+	struct stat st;
+	char b[65536];
+	int fd, r = -1;
+
+	if (!qpath(&p, QDIR_MESS, id, 0)) return -1;
+	fd = open(p.s, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	str_free(&p);
+	if (fd < 0) return errno == ENOENT ? 0 : -1;
+	if (fstat(fd, &st) != 0) goto out;
+	r = -2;
+	if ((unsigned long long)st.st_size != size) goto out;
+	qhash_init(&h);
+	for (;;) {
+		ssize_t k = read(fd, b, sizeof b);
+		if (k < 0 && errno == EINTR) continue;
+		if (k < 0) { r = -1; goto out; }
+		if (k == 0) break;
+		qhash_add(&h, b, (size_t)k);
+	}
+	r = h.len == size && qhash_end(&h) == mhash ? 1 : -2;
+out:
+	{
+		int e = errno;
+		close(fd);
+		errno = e;
+	}
+	return r;
+}
+
+int qtodo_read(const char *id, struct qinfo *q, unsigned long long queued, int verify)
 {
 	str p = STR_ZERO, c = STR_ZERO;
+	unsigned long long size = 0, mhash = 0;
+	size_t envlen = 0;
 	int r;
 
 	if (!qpath(&p, QDIR_TODO, id, 0)) return -1;
-	r = slurp(p.s, &c, QUEUE_ENVELOPE_MAX);
-	if (r == 1 && !qinfo_from_envelope(q, c.s, c.len, queued)) r = -1;
+	/* the envelope and its commit record */
+	r = slurp(p.s, &c, QUEUE_ENVELOPE_MAX + QUEUE_ADDR_MAX);
+	if (r == 1) {
+		int k = commit_check(id, c.s, c.len, &envlen, &size, &mhash);
+		if (k == -1) { errno = EINVAL; r = -1; }
+		else if (k == -2) r = -2;
+		else if (k == 1 && verify) r = message_check(id, size, mhash);
+	}
+	if (r == 1 && !qinfo_from_envelope(q, c.s, envlen, queued)) r = -1;
 	str_free(&p);
 	str_free(&c);
 	return r;

@@ -87,13 +87,41 @@ int qinfo_parse(struct qinfo *q, const char *s, size_t n);
 int qinfo_format(const struct qinfo *q, str *out);
 /* read info/ID (or todo/ID when todo is 1); 1 ok, 0 missing, -1 error */
 int qinfo_read(const char *id, struct qinfo *q);
-int qtodo_read(const char *id, struct qinfo *q, unsigned long long queued);
+/* todo/ID: 1 ok, 0 missing (todo/ID, or mess/ID when verify), -1 error
+ * or malformed (errno), -2 not a committed message: its commit record
+ * does not match (QCOMMIT_). verify: the message in mess/ID is read and
+ * checked against the record too, as facteur-send does before taking a
+ * message; facteur-qstat checks only the envelope. */
+int qtodo_read(const char *id, struct qinfo *q, unsigned long long queued, int verify);
 /* write info/ID atomically: tmp/ID.info, fsync, rename, and fsync info/
  * when syncdir is 1 (0: the caller syncs once for a batch) */
 int qinfo_write(const char *id, const struct qinfo *q, int syncdir);
 /* make every write to the queue's file system durable: syncfs(2) on the
  * current directory (queue/). 1 ok, 0 error (errno) */
 int qsync_fs(void);
+
+/* A 64-bit hash for telling a whole queue file from one a crash tore
+ * (stale or missing blocks), not for adversaries: one multiply-rotate
+ * round per 64-bit little-endian word, so its value does not depend on
+ * the machine's byte order or on how the bytes were cut into adds. */
+struct qhash {
+	unsigned long long acc, len;
+	unsigned char t[8];
+	unsigned nt;
+};
+void qhash_init(struct qhash *h);
+void qhash_add(struct qhash *h, const void *p, size_t n);
+unsigned long long qhash_end(const struct qhash *h);
+
+/* The commit record: facteur-queue appends it to the envelope in todo/ID
+ * (queue/README.md, crash safety 1), one more NUL-terminated field:
+ *   "Z" ID ":" message size ":" message hash ":" envelope hash
+ * (hashes as 16 lowercase hex digits; the envelope hash covers the bytes
+ * before the record). todo/ID appears before its fsyncs are done, so a
+ * crash can leave one whose bytes are not all on disk; the record tells
+ * it from a committed message. A todo/ID without a record (written by
+ * facteur-queue before the record existed, or by hand) is taken as it is. */
+int qcommit_append(str *env, const char *id, unsigned long long size, unsigned long long mhash);
 
 /* keep a reason printable and bounded before it is stored or quoted */
 void qreason_clean(str *r);

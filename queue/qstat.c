@@ -99,7 +99,7 @@ static size_t list(bufout *o, const char *dir, int todo, unsigned long long now)
 			/* a todo/ID beside its info/ID is a leftover (facteur-send(8)) */
 			if (qpath(&p, QDIR_INFO, e->d_name, 0) && lstat(p.s, &st) == 0) { str_free(&p); continue; }
 			if (!qpath(&p, QDIR_TODO, e->d_name, 0) || lstat(p.s, &st) != 0) { str_free(&p); continue; }
-			r = qtodo_read(e->d_name, &q, (unsigned long long)st.st_mtime);
+			r = qtodo_read(e->d_name, &q, (unsigned long long)st.st_mtime, 0);
 		} else {
 			r = qinfo_read(e->d_name, &q);
 		}

@@ -251,6 +251,8 @@ static int msg_link(struct sched *s, struct msg *m)
 	return 1;
 }
 
+static void discard(const char *dir, const char *id);
+
 /* a new message from todo/ID: its envelope, every recipient pending */
 static struct msg *prepare(const char *id)
 {
@@ -264,7 +266,20 @@ static struct msg *prepare(const char *id)
 	str_free(&p);
 	if (r != 0) return 0;
 	if (!(m = msg_new(id))) return 0;
-	r = qtodo_read(id, &m->q, (unsigned long long)st.st_mtime);
+	/* the message is read and checked against todo/ID's commit record
+	 * before anything is delivered: facteur-queue renames todo/ID into
+	 * place before its fsyncs end, so after a crash a todo/ID can hold
+	 * bytes that never reached the disk (queue/README.md, crash safety 1) */
+	r = qtodo_read(id, &m->q, (unsigned long long)st.st_mtime, 1);
+	if (r == -2) {
+		/* never acknowledged (facteur-queue answers only once every
+		 * fsync is done), so nobody was told it was queued: removed */
+		log_line("warning: todo/", id, " is not a whole message (cut short by a crash before it was acknowledged): removed", (char *)0);
+		discard(QDIR_MESS, id);
+		discard(QDIR_TODO, id);
+		msg_free(m);
+		return 0;
+	}
 	if (r <= 0) {
 		/* a malformed envelope is not retried every few seconds; it is
 		 * left for the admin, and logged at each periodic scan */

@@ -32,7 +32,8 @@ t.ok(not [f for f in files if f.startswith("tmp/")], "nothing left in tmp/")
 if mess and todo:
     t.is_(mess[0][5:], todo[0][5:], "message and envelope share the id")
     t.is_(q.read(os.path.join(qdir, mess[0])), body, "message stored exactly as given (nothing added)")
-    t.is_(q.read(os.path.join(qdir, todo[0])), env, "envelope stored as received")
+    t.is_(q.read(os.path.join(qdir, todo[0])), q.committed(todo[0][5:], body, env),
+          "envelope stored as received, then the commit record (id, size and hash of the message, hash of the envelope)")
     st = os.stat(os.path.join(qdir, mess[0]))
     t.is_(stat.S_IMODE(st.st_mode), 0o600, "message file mode 0600")
     if q.ROOT:

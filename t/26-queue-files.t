@@ -205,7 +205,7 @@ t.ok(rc == 0 and len(new) == 1 and os.lstat(os.path.join(qdir, "mess", new[0])).
 t.ok(len(new) == 1 and q.read(os.path.join(qdir, "mess", new[0])) == reuse_msg,
      "the message is exactly its own bytes: no stale tail of the longer file it reused")
 t.ok(len(new_todo) == 1 and os.lstat(os.path.join(qdir, "todo", new_todo[0])).st_ino in inodes - big and
-     q.read(os.path.join(qdir, "todo", new_todo[0])) == reuse_env,
+     q.read(os.path.join(qdir, "todo", new_todo[0])) == q.committed(new_todo[0], reuse_msg, reuse_env),
      "the envelope too: a small reused inode (pN), cut to the envelope's length")
 
 # hostile entries in pool/: never followed, never truncated through

@@ -173,4 +173,6 @@ if os.path.exists(ft.bin_path("facteur-queue")):
             mess = f.read()
         t.ok(mess.startswith(b"Delivered-To: fwd@example.org\n") and mess.endswith(MSG), "queued copy has the Delivered-To line")
         with open(os.path.join(todo, ids[0]), "rb") as f:
-            t.is_(f.read(), b"Fo@example.net\0Tfar@remote.example\0\0", "queued envelope")
+            env_b = b"Fo@example.net\0Tfar@remote.example\0\0"
+            t.is_(f.read(), ft.data_module("qlib", "queue-lib.py").committed(ids[0], mess, env_b),
+                  "queued envelope (and its commit record)")

@@ -170,3 +170,41 @@ def wait(pred, timeout=10.0):
 
 
 now = time.time
+
+
+# The commit record facteur-queue appends to todo/ID (queue/qfile.h),
+# written out again here from its description, so that the tests check
+# the C code against an independent reading of the format.
+_M = (1 << 64) - 1
+_P1, _P2, _P3, _P5 = 0x9E3779B185EBCA87, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x27D4EB2F165667C5
+
+
+def _rotl(x, r):
+    return ((x << r) | (x >> (64 - r))) & _M
+
+
+def qhash(b):
+    acc = _P5
+    n = len(b) - len(b) % 8
+    for i in range(0, n, 8):
+        w = int.from_bytes(b[i:i + 8], "little")
+        acc = (_rotl((acc + w * _P2) & _M, 31) * _P1) & _M
+    a = acc ^ ((len(b) * _P3) & _M)
+    for c in b[n:]:
+        a = (_rotl(a ^ ((c * _P5) & _M), 11) * _P1) & _M
+    a ^= a >> 33
+    a = (a * _P2) & _M
+    a ^= a >> 29
+    a = (a * _P3) & _M
+    a ^= a >> 32
+    return a
+
+
+def commit_record(qid, message, env_bytes):
+    """the "Z" field facteur-queue writes after the envelope in todo/ID"""
+    return b"Z%s:%d:%016x:%016x\0" % (qid.encode(), len(message), qhash(message), qhash(env_bytes))
+
+
+def committed(qid, message, env_bytes):
+    """todo/ID's bytes as facteur-queue writes them"""
+    return env_bytes + commit_record(qid, message, env_bytes)
