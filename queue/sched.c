@@ -312,9 +312,11 @@ static void discard(const char *dir, const char *id)
 }
 
 /* dir/ID (info/ or todo/) without its mess/ID: msg_finish was cut short,
- * or undone by a power failure (facteur-queue makes mess/ID durable
- * before todo/ID exists, so it is never a message cut short): every
- * recipient was done. 1 when that was the case and dir/ID is gone. */
+ * or undone by a power failure: every recipient was done. Or a power
+ * failure came before facteur-queue's fsyncs ended (todo/ID is renamed
+ * into place before them, and msg_save makes mess/ID durable before an
+ * info/ID names it): never acknowledged, so nobody was told it was
+ * queued. 1 when dir/ID is gone. */
 static int finished_before(const char *dir, const char *id)
 {
 	if (exists(QDIR_MESS, id)) return 0;
@@ -536,12 +538,42 @@ static int fresh_clean(const struct msg *m)
 	return 1;
 }
 
+/* mess/ID on disk (msg_save); 1 done, or already gone */
+static int mess_sync(const char *id)
+{
+	str p = STR_ZERO;
+	int fd, ok;
+
+	if (!qpath(&p, QDIR_MESS, id, 0)) { str_free(&p); return 0; }
+	fd = open(p.s, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) ok = errno == ENOENT;
+	else {
+		int e;
+		ok = fsync(fd) == 0;
+		e = errno;
+		close(fd);
+		errno = e;
+	}
+	if (!ok) log_line("warning: unable to sync ", p.s, ": ", strerror(errno), (char *)0);
+	str_free(&p);
+	return ok;
+}
+
 /* m's state into info/ID (temp file, fsync, rename, fsync info/). A fresh
  * message then leaves todo/ and its kept run/ files: info/ID holds all
  * they said (a crash before their removal leaves them beside info/ID,
  * which wins: take_todo and recover). 1 saved. */
 static int msg_save(struct msg *m)
 {
+	/* A fresh message may have been taken while facteur-queue's fsyncs
+	 * still ran (todo/ID is renamed into place before they end), and
+	 * only todo/ID is checked against the commit record, never info/ID:
+	 * so mess/ID is made durable before info/ID names it, or a power
+	 * failure could leave an info/ID whose message is cut short or holds
+	 * a reused inode's stale bytes, delivered as is (queue/README.md,
+	 * crash safety 1). Once facteur-queue's fsync is done this one has
+	 * nothing to write. A mess/ID already gone has nothing to keep. */
+	if (m->fresh && !mess_sync(m->id.s)) return 0;
 	if (!qinfo_write(m->id.s, &m->q, 1)) {
 		log_line("warning: unable to write info/", m->id.s, ": ", strerror(errno), (char *)0);
 		return 0;
