@@ -352,9 +352,9 @@ static int parse_hex16(const char *s, unsigned long long *v)
 }
 
 /* c: todo/ID's bytes. The envelope's length in *envlen; 1 with a record
- * that names id and matches the envelope (*size, *mhash set), 2 without
- * a record, -2 a record that does not match (or is cut short: a torn
- * file), -1 no envelope at all (malformed) */
+ * that names id and matches the envelope (*size, *mhash set), -2 a
+ * record missing, cut short or not matching (a torn file), -1 no
+ * envelope at all (malformed: kept for the admin) */
 static int commit_check(const char *id, const char *c, size_t n, size_t *envlen,
                         unsigned long long *size, unsigned long long *mhash)
 {
@@ -365,7 +365,8 @@ static int commit_check(const char *id, const char *c, size_t n, size_t *envlen,
 
 	if (envscan_feed(&e, c, n) != 1) return -1;
 	*envlen = e.pos;
-	if (e.pos == n) return 2;
+	/* no record: not a committed message (qfile.h) */
+	if (e.pos == n) return -2;
 	z = c + e.pos;
 	k = n - e.pos;
 	/* "Z" id ":" digits ":" 16 ":" 16 NUL, and nothing after it */
@@ -394,10 +395,12 @@ static int message_check(const char *id, unsigned long long size, unsigned long 
 	int fd, r = -1;
 
 	if (!qpath(&p, QDIR_MESS, id, 0)) return -1;
-	fd = open(p.s, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO planted there must not hang facteur-send */
+	fd = open(p.s, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	str_free(&p);
 	if (fd < 0) return errno == ENOENT ? 0 : -1;
 	if (fstat(fd, &st) != 0) goto out;
+	if (!S_ISREG(st.st_mode)) { errno = EINVAL; goto out; }
 	r = -2;
 	if ((unsigned long long)st.st_size != size) goto out;
 	qhash_init(&h);

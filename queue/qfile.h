@@ -119,8 +119,10 @@ unsigned long long qhash_end(const struct qhash *h);
  * (hashes as 16 lowercase hex digits; the envelope hash covers the bytes
  * before the record). todo/ID appears before its fsyncs are done, so a
  * crash can leave one whose bytes are not all on disk; the record tells
- * it from a committed message. A todo/ID without a record (written by
- * facteur-queue before the record existed, or by hand) is taken as it is. */
+ * it from a committed message. A todo/ID without a record is not one
+ * either: facteur-queue always writes it, and a parked inode can hold a
+ * record-less envelope (an older facteur-queue's, or a small message's
+ * bytes shaped like one, which a sender could choose). */
 int qcommit_append(str *env, const char *id, unsigned long long size, unsigned long long mhash);
 
 /* keep a reason printable and bounded before it is stored or quoted */

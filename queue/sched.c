@@ -283,7 +283,8 @@ static struct msg *prepare(const char *id)
 	if (r <= 0) {
 		/* a malformed envelope is not retried every few seconds; it is
 		 * left for the admin, and logged at each periodic scan */
-		if (r < 0) log_line("warning: unable to read envelope todo/", id, errno == EINVAL ? ": malformed" : "", (char *)0);
+		if (r < 0) log_line("warning: unable to read todo/", id, " or its message: ",
+		                    errno == EINVAL ? "malformed" : strerror(errno), (char *)0);
 		msg_free(m);
 		return 0;
 	}
@@ -298,6 +299,18 @@ static int exists(const char *dir, const char *id)
 	int r = 1;
 
 	if (qpath(&p, dir, id, 0)) r = lstat(p.s, &st) == 0 || errno != ENOENT;
+	str_free(&p);
+	return r;
+}
+
+/* 1 only when dir/ID is surely there (exists: unless surely not) */
+static int present(const char *dir, const char *id)
+{
+	str p = STR_ZERO;
+	struct stat st;
+	int r = 0;
+
+	if (qpath(&p, dir, id, 0)) r = lstat(p.s, &st) == 0;
 	str_free(&p);
 	return r;
 }
@@ -356,11 +369,15 @@ static void take_todo(struct sched *s, int first)
 			if (!m->fresh) discard(QDIR_TODO, e->d_name);
 			continue;
 		}
-		if (first && exists(QDIR_INFO, e->d_name)) {
+		if (first ? exists(QDIR_INFO, e->d_name) : present(QDIR_INFO, e->d_name)) {
 			/* beside an info/ID that could not be read: that state is
 			 * the newer one, so the envelope alone must not be delivered
-			 * again; both stay for the admin (logged at each start) */
-			log_line("warning: todo/", e->d_name, " kept beside an unreadable info/", e->d_name, (char *)0);
+			 * again, at this scan or any later one; both stay for the
+			 * admin (logged at each start). After the first scan only
+			 * an info/ID that is surely there counts: with info/ itself
+			 * unreadable, new messages are still delivered (msg_save
+			 * holds back what needs a save) */
+			if (first) log_line("warning: todo/", e->d_name, " kept beside an unreadable info/", e->d_name, (char *)0);
 			continue;
 		}
 		if (finished_before(QDIR_TODO, e->d_name)) continue;
@@ -923,7 +940,8 @@ static void recover(struct sched *s, unsigned long long now)
 		/* a fresh message past the first scan's SEND_SCAN_BATCH todo/
 		 * entries: its run/ files are its state (done or still running),
 		 * so it is taken now; dropped, they would be delivered again */
-		if (!m && qid_ok(id.s) && exists(QDIR_MESS, id.s) && (m = prepare(id.s)) != 0) {
+		if (!m && qid_ok(id.s) && exists(QDIR_MESS, id.s) && !present(QDIR_INFO, id.s) &&
+		    (m = prepare(id.s)) != 0) {
 			if (!msg_link(s, m)) {
 				/* its run/ file left as it is, not dropped */
 				log_line("warning: out of memory for todo/", id.s, (char *)0);
