@@ -66,6 +66,8 @@ procs.append(send)
 rc, _ = q.qq(home, q.msg("before"), q.envelope("alice@example.org", ["bob@example.org"]))
 t.is_(rc, 0, "small message queued")
 t.ok(q.wait(lambda: q.box(fake, "bob@example.org"), 5), "and delivered")
+# and finished: its files gone, so that the snapshot below stays true
+q.wait(lambda: q.drained(home), 5)
 
 # disk full: 53, nothing left behind
 fill()
