@@ -4,22 +4,66 @@
 #include <string.h>
 #include "cdbmap.h"
 #include "control.h"
+#include "idna.h"
 #include "users.h"
+
+/* a name and its A-label form (idna.h) are the same domain: bücher.example
+ * is xn--bcher-kva.example. a: dom's ASCII form, or 0 when it has none */
+static int same_domain(const char *line, size_t l, const char *dom, size_t n, const str *a)
+{
+	str la = STR_ZERO;
+	int r;
+
+	if (l == n && strncasecmp(line, dom, n) == 0) return 1;
+	if (!a && !idna_nonascii(line, l)) return 0;
+	if (!idna_nonascii(line, l))
+		return a && a->len == l && strncasecmp(line, a->s, l) == 0;
+	/* a local domain written as a U-label */
+	r = idna_to_ascii(line, l, &la) &&
+	    (a ? la.len == a->len && strcmp(la.s, a->s) == 0
+	       : la.len == n && strncasecmp(la.s, dom, n) == 0);
+	str_free(&la);
+	return r;
+}
+
+int domains_match(const str *lines, const char *dom, size_t n)
+{
+	str a = STR_ZERO;
+	size_t i = 0;
+	int found = 0, hasa = idna_nonascii(dom, n) && idna_to_ascii(dom, n, &a);
+
+	while (i < lines->len) {
+		size_t l = strlen(lines->s + i);
+		if (same_domain(lines->s + i, l, dom, n, hasa ? &a : 0)) { found = 1; break; }
+		i += l + 1;
+	}
+	str_free(&a);
+	return found;
+}
 
 int domains_islocal(const char *dom, size_t n)
 {
 	str lines = STR_ZERO;
-	size_t i = 0;
-	int r = control_readlines("control/domains", &lines), found = 0;
+	int r = control_readlines("control/domains", &lines);
 
-	if (r < 0) { str_free(&lines); return -1; }
-	while (i < lines.len) {
-		size_t l = strlen(lines.s + i);
-		if (l == n && strncasecmp(lines.s + i, dom, n) == 0) { found = 1; break; }
-		i += l + 1;
-	}
+	if (r >= 0) r = domains_match(&lines, dom, n);
 	str_free(&lines);
-	return found;
+	return r;
+}
+
+/* addr with its domain as A-labels, when the domain has non-ASCII
+ * labels that have them; 0 otherwise */
+static int alabel_address(const char *addr, size_t n, str *out)
+{
+	const char *at = memrchr(addr, '@', n);
+	str d = STR_ZERO;
+	int ok;
+
+	if (!at || !idna_nonascii(at + 1, n - (size_t)(at - addr) - 1)) return 0;
+	ok = idna_to_ascii(at + 1, n - (size_t)(at - addr) - 1, &d) &&
+	     str_copy(out, addr, (size_t)(at - addr) + 1) && str_append(out, d.s, d.len);
+	str_free(&d);
+	return ok;
 }
 
 static int lower_key(str *k, const char *s, size_t n)
@@ -69,7 +113,16 @@ int users_lookup(const char *addr, size_t n, struct user *u)
 	int r = map_lookup("control/users.cdb", addr, n, &v);
 	size_t hl;
 
-	if (r <= 0) { str_free(&v); return r; }
+	if (r == 0) {
+		/* user@bücher.example is the user the map holds as
+		 * user@xn--bcher-kva.example (and that address's Maildir) */
+		str a = STR_ZERO;
+		if (alabel_address(addr, n, &a)) r = users_lookup(a.s, a.len, u);
+		str_free(&a);
+		str_free(&v);
+		return r;
+	}
+	if (r < 0) { str_free(&v); return r; }
 	hl = strnlen(v.s, v.len);
 	if (hl >= v.len) { str_free(&v); errno = EINVAL; return -1; }
 	if (!lower_key(&u->address, addr, n) || !str_copy(&u->hash, v.s, hl)) goto fail;
@@ -92,6 +145,12 @@ int aliases_lookup(const char *addr, size_t n, str *targets)
 	const char *at = memrchr(addr, '@', n);
 	int r = map_lookup("control/aliases.cdb", addr, n, targets);
 
+	if (r == 0) {
+		/* the domain as A-labels, as for users_lookup */
+		str a = STR_ZERO;
+		if (alabel_address(addr, n, &a)) r = map_lookup("control/aliases.cdb", a.s, a.len, targets);
+		str_free(&a);
+	}
 	if (r != 0 || !at) return r;
 	return map_lookup("control/aliases.cdb", addr, (size_t)(at - addr), targets);
 }

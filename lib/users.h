@@ -22,8 +22,13 @@ struct user {
 	str maildir;   /* absolute path of the Maildir, trailing '/' */
 };
 
-/* 1 local, 0 not, -1 error */
+/* 1 local, 0 not, -1 error. A name and its A-label form (idna.h) are
+ * the same domain, either way round: bücher.example in control/domains
+ * takes xn--bcher-kva.example, and the other way */
 int domains_islocal(const char *dom, size_t n);
+/* the same against lines already read from control/domains
+ * (control_readlines: NUL-terminated lines); 1 or 0 */
+int domains_match(const str *lines, const char *dom, size_t n);
 /* look an exact address up (lowercased here); 1 found, 0 no, -1 error */
 int users_lookup(const char *addr, size_t n, struct user *u);
 /* targets, NUL-separated, of an exact address or its bare local part */

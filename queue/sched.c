@@ -159,15 +159,8 @@ static int rcpt_domain(const str *addr, str *dom)
  * control/domains for every new message was one open per message */
 static int islocal(const struct sched *s, const char *dom, size_t n)
 {
-	size_t i = 0;
-
 	if (!s->domains_ok) return -1;
-	while (i < s->domains.len) {
-		size_t l = strlen(s->domains.s + i);
-		if (l == n && strncasecmp(s->domains.s + i, dom, n) == 0) return 1;
-		i += l + 1;
-	}
-	return 0;
+	return domains_match(&s->domains, dom, n);
 }
 
 static void classify(struct sched *s, struct msg *m)

@@ -21,6 +21,7 @@
 #include "control.h"
 #include "dns.h"
 #include "exitcodes.h"
+#include "idna.h"
 #include "log.h"
 #include "priv.h"
 #include "remote.h"
@@ -97,11 +98,12 @@ size_t remote_undecided(const struct remote *r)
 }
 
 /* the destination must be something DNS or an address can name: an
- * LDH domain or an address literal. A U-label domain would need IDNA
- * (RFC 5891), which we do not do: bouncing now beats days of retries. */
+ * LDH domain, one whose non-ASCII labels have A-labels (route_find asks
+ * the DNS for those, RFC 5891), or an address literal. Anything else
+ * bounces now, which beats days of retries. */
 static void remote_check_domain(struct remote *r)
 {
-	size_t n = strlen(r->domain), i;
+	size_t n = strlen(r->domain);
 
 	if (n && r->domain[n - 1] == '.') n--;
 	if (n == 0 || n > DNS_NAME_MAX) {
@@ -112,11 +114,15 @@ static void remote_check_domain(struct remote *r)
 		if (!addr_literal_ok(r->domain, n)) remote_decide_all(r, 5, "5.1.2 bad address literal");
 		return;
 	}
-	for (i = 0; i < n; i++)
-		if ((unsigned char)r->domain[i] >= 0x80) {
-			remote_decide_all(r, 5, "5.1.2 non-ASCII domain names (IDNA) are not supported");
-			return;
-		}
+	if (idna_nonascii(r->domain, n)) {
+		str a = STR_ZERO;
+		int ok = idna_to_ascii(r->domain, n, &a), e = errno;
+		if (ok) ok = addr_domain_ok(a.s, a.len, 0);
+		str_free(&a);
+		if (!ok && e == ENOMEM) remote_decide_all(r, 4, "4.3.0 out of memory");
+		else if (!ok) remote_decide_all(r, 5, "5.1.2 bad destination domain (no valid A-label, RFC 5891)");
+		return;
+	}
 	if (!addr_domain_ok(r->domain, n, 0)) remote_decide_all(r, 5, "5.1.2 bad destination domain");
 }
 

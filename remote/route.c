@@ -7,10 +7,12 @@
  * preference: mail would loop. Trusts the admin's control files and
  * treats DNS answers as untrusted (lib/dns checks them). Runs as facteur. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <string.h>
 #include "control.h"
+#include "idna.h"
 #include "remote.h"
 #include "scan.h"
 
@@ -242,6 +244,8 @@ int route_find(struct remote *r, struct dns *d, str *why)
 	const char *spec = 0;
 	str lines = STR_ZERO;
 	int res, anytemp = 0, cut = 0x10000;
+	char qbuf[IDNA_NAME_MAX + 1];
+	const char *qname = r->domain;
 
 	r->ntarget = 0;
 	if (r->port == 0) {
@@ -279,7 +283,21 @@ int route_find(struct remote *r, struct dns *d, str *why)
 		return 2;
 	}
 
-	res = dns_mx(d, r->domain, mx, DNS_RR_MAX, &nmx);
+	/* a domain with non-ASCII labels (SMTPUTF8) is asked of the DNS
+	 * by its A-labels: bücher.example as xn--bcher-kva.example */
+	if (idna_nonascii(r->domain, strlen(r->domain))) {
+		str a = STR_ZERO;
+		if (!idna_to_ascii(r->domain, strlen(r->domain), &a) || a.len >= sizeof qbuf) {
+			int e = errno;
+			str_free(&a);
+			if (e == ENOMEM) return set_why(why, "4.3.0 out of memory", 0, 0) * 4;
+			return set_why(why, "5.1.2 domain ", r->domain, " has no valid ASCII form (IDNA)") * 5;
+		}
+		memcpy(qbuf, a.s, a.len + 1);
+		str_free(&a);
+		qname = qbuf;
+	}
+	res = dns_mx(d, qname, mx, DNS_RR_MAX, &nmx);
 	if (res == DNS_NXDOMAIN)
 		return set_why(why, "5.1.2 domain ", r->domain, " does not exist") * 5;
 	if (res != DNS_OK)
@@ -296,7 +314,7 @@ int route_find(struct remote *r, struct dns *d, str *why)
 	nmx = kept;
 	if (nmx == 0) {
 		/* the implicit MX: the domain's own addresses */
-		res = host_targets(r, d, r->domain, r->domain, 0, r->port, 0);
+		res = host_targets(r, d, qname, qname, 0, r->port, 0);
 		if (res == DNS_TEMP)
 			return set_why(why, "4.4.3 DNS lookup of ", r->domain, " failed temporarily") * 4;
 		if (res != DNS_OK)

@@ -236,10 +236,12 @@ p = q.start_send(home3, env4, log3)
 q.qq(home3, q.msg("term"), q.envelope("alice@example.org", ["term@example.org"]))
 t.ok(q.wait(lambda: "term@example.org" in q.read(os.path.join(fake3, "log")).decode(), 5),
      "a slow delivery started")
+# (the recipient deferred above may be retried meanwhile: a second runner,
+# which gets the signal too)
 runners = ft.children(p.pid)
 for r in runners:
     os.kill(r, signal.SIGTERM)
-t.ok(len(runners) == 1 and q.wait(lambda: q.box(fake3, "term@example.org"), 5),
+t.ok(len(runners) >= 1 and q.wait(lambda: q.box(fake3, "term@example.org"), 5),
      "its runner got SIGTERM (%d runner) and the delivery finished" % len(runners))
 time.sleep(2.5)
 t.is_(len(q.box(fake3, "term@example.org")), 1, "delivered once: the runner recorded the result")

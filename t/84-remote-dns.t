@@ -41,6 +41,10 @@ zone = {
     ("mx.servfail.test", "A"): ("servfail",),
     ("mx.servfail.test", "AAAA"): ("servfail",),
     ("nxmx.test", "MX"): ("mx", [(10, "nowhere.test")]),
+    # bücher.test and 例子.test by their A-labels (RFC 5890)
+    ("xn--bcher-kva.test", "MX"): ("mx", [(10, "mx.idn.test")]),
+    ("xn--fsqu00a.test", "A"): ("a", ["127.0.0.3"]),
+    ("mx.idn.test", "A"): ("a", ["127.0.0.3"]),
 }
 have6 = True
 try:
@@ -123,6 +127,30 @@ lines, _ = remote("[127.0.0.1]")
 t.ok(lines and lines[0][1] == "4" and "loop" in lines[0][2], "address literal of this host: mail loop")
 lines, _ = remote("[300.1.1.1]")
 t.ok(lines and lines[0][1] == "5", "bad address literal: permanent")
+
+# a domain with non-ASCII labels (an SMTPUTF8 recipient) is looked up
+# by its A-labels: the MX, and the implicit MX of a domain without one
+try:
+    idn = rp.Peer({"ehlo": [b"PIPELINING", b"8BITMIME", b"SMTPUTF8"]}, host="127.0.0.3", port=port)
+except OSError as e:
+    idn = None
+    t.ok(False, "cannot listen on 127.0.0.3: %s" % e)
+if idn:
+    n0 = len(dns.queries)
+    lines, _ = remote("b\u00fccher.test", ["a@b\u00fccher.test"])
+    t.is_([l[1] for l in lines], ["2"], "b\u00fccher.test: MX of xn--bcher-kva.test, delivered")
+    t.ok(("xn--bcher-kva.test", 15, "udp") in dns.queries[n0:] and
+         not [q for q in dns.queries[n0:] if "\ufffd" in q[0]],
+         "the DNS was asked for the A-label only (%s)" % dns.queries[n0:])
+    lines, _ = remote("\u4f8b\u5b50.test", ["a@\u4f8b\u5b50.test"])
+    t.is_([l[1] for l in lines], ["2"], "\u4f8b\u5b50.test: no MX, the A record of xn--fsqu00a.test, delivered")
+    rcpts = [r if isinstance(r, bytes) else r.encode("utf-8", "surrogateescape")
+             for m in idn.messages for r in m[1]]
+    t.ok(len(idn.messages) == 2 and any(b"a@b\xc3\xbccher.test" in r for r in rcpts),
+         "the envelope keeps the UTF-8 address, SMTPUTF8 to the peer")
+    idn.stop()
+lines, _ = remote("b\u00fc..test", ["a@b\u00fc..test"])
+t.ok(lines and lines[0][1] == "5" and "5.1.2" in lines[0][2], "a name with no ASCII form: permanent 5.1.2")
 
 # a bad nameservers file
 control("nameservers", "ns.example.org\n")

@@ -1,5 +1,5 @@
 /* unit tests of lib/: addresses, numbers, base64, strings, buffered I/O,
- * the client's address (remoteip), SASL PLAIN, deadlines. */
+ * the client's address (remoteip), SASL PLAIN, deadlines, A-labels. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
@@ -14,6 +14,7 @@
 #include "b64.h"
 #include "buf.h"
 #include "deadline.h"
+#include "idna.h"
 #include "remoteip.h"
 #include "sasl.h"
 #include "scan.h"
@@ -326,6 +327,50 @@ int main(void)
 		   "deadline_reap: its process group is gone too");
 		close(gp[0]);
 		OK(deadline_reap(pid, deadline_now() + 100, 0, &st) == -1 && errno == ECHILD, "deadline_reap: no such child, -1");
+	}
+	/* A-labels: RFC 3492 section 7.1's samples and well-known names */
+	{
+		static const char *const iv[][2] = {
+			{ "b\xc3\xbc" "cher.example", "xn--bcher-kva.example" },
+			{ "M\xc3\xbcnchen.DE", "xn--mnchen-3ya.de" },
+			{ "\xe4\xbe\x8b\xe5\xad\x90.\xe6\xb5\x8b\xe8\xaf\x95", "xn--fsqu00a.xn--0zwm56d" },
+			{ "fa\xc3\x9f.de", "xn--fa-hia.de" },
+			/* RFC 3492 7.1 (L), Japanese: 3<nen>B<gumi><kinpachi><sensei> */
+			{ "3\xe5\xb9\xb4" "B\xe7\xb5\x84\xe9\x87\x91\xe5\x85\xab\xe5\x85\x88\xe7\x94\x9f",
+			  "xn--3b-ww4c5e180e575a65lsy2b" },
+			/* (G) Chinese (traditional) */
+			{ "\xe4\xbb\x96\xe5\x80\x91\xe7\x88\xb2\xe4\xbb\x80\xe9\xba\xbd\xe4\xb8\x8d\xe8\xaa\xaa\xe4\xb8\xad\xe6\x96\x87",
+			  "xn--ihqwctvzc91f659drss3x8bo0yb" },
+			{ "Example.ORG.", "example.org" },
+			{ "mx.b\xc3\xbc" "cher.example", "mx.xn--bcher-kva.example" },
+		};
+		size_t i;
+		int good = 1;
+		for (i = 0; i < sizeof iv / sizeof iv[0]; i++) {
+			int r = idna_to_ascii(iv[i][0], strlen(iv[i][0]), &s);
+			if (!r || strcmp(s.s, iv[i][1]) != 0) {
+				printf("# idna_to_ascii(%s) = %s, want %s\n", iv[i][0], r ? s.s : "(error)", iv[i][1]);
+				good = 0;
+			}
+		}
+		OK(good, "idna_to_ascii: RFC 3492's samples and known A-labels");
+		OK(!idna_to_ascii("b\xc3" "cher.example", 14, &s) && errno == EINVAL, "idna_to_ascii: bad UTF-8 refused");
+		OK(!idna_to_ascii("a..b", 4, &s) && !idna_to_ascii("", 0, &s), "idna_to_ascii: an empty label refused");
+		memset(big, 'a', 63);
+		OK(idna_to_ascii(big, 63, &s) && s.len == 63 && !idna_to_ascii(big, 64, &s),
+		   "idna_to_ascii: 63 bytes a label, not 64");
+		{
+			/* 18 CJK code points (Python's punycode codec gave the
+			 * A-label): 60 bytes encoded; 3 more make it 69 */
+			static const char l18[] = "\xe7\x9d\xb3\xe6\x85\x8f\xe8\x82\x89\xe5\x90\xae\xe5\x9d\x85\xe9\x8a\x97\xe5\xa8\x8c\xe7\xb3\x8e\xe9\xa2\x98\xe5\x95\xac\xe8\xbb\xb3\xe6\xa5\xbb\xe5\x8b\x8c\xe5\xa4\x80\xe8\x96\x81\xe8\x8e\x86\xe5\x9b\xb1\xe6\xb3\x8e";
+			static const char l21[] = "\xe7\x9d\xb3\xe6\x85\x8f\xe8\x82\x89\xe5\x90\xae\xe5\x9d\x85\xe9\x8a\x97\xe5\xa8\x8c\xe7\xb3\x8e\xe9\xa2\x98\xe5\x95\xac\xe8\xbb\xb3\xe6\xa5\xbb\xe5\x8b\x8c\xe5\xa4\x80\xe8\x96\x81\xe8\x8e\x86\xe5\x9b\xb1\xe6\xb3\x8e" "\xe5\xa6\x9c\xe9\x92\x88\xe8\x91\x96";
+			OK(idna_to_ascii(l18, sizeof l18 - 1, &s) &&
+			   strcmp(s.s, "xn--7grz5aj1ar7b6lz9fs8b380aclri0hfq4agpnvnligkjohjz4bu6mspz") == 0,
+			   "idna_to_ascii: a long label as Python encodes it");
+			OK(!idna_to_ascii(l21, sizeof l21 - 1, &s) && errno == EINVAL,
+			   "idna_to_ascii: a label too long once encoded refused");
+		}
+		OK(idna_nonascii("x\xc3\xbc", 3) && !idna_nonascii("xn--bcher-kva", 13), "idna_nonascii");
 	}
 	str_free(&s);
 	DONE();
