@@ -45,6 +45,7 @@ static size_t decode(const unsigned char *s, size_t n, uint32_t *cp, size_t max)
 		size_t len = c < 0x80 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4, j;
 		if (len > 1) c &= 0x3f >> (len - 1);
 		for (j = 1; j < len && i + j < n; j++) c = (c << 6) | (s[i + j] & 0x3f);
+		if (c <= ' ' || c == 0x7f) return (size_t)-1;   /* as in ASCII labels */
 		if (c >= 'A' && c <= 'Z') c += 'a' - 'A';
 		cp[k++] = c;
 		i += len;
@@ -113,6 +114,8 @@ int idna_to_ascii(const char *dom, size_t n, str *out)
 			size_t j;
 			for (j = i; j < e; j++) {
 				char c = dom[j];
+				/* no name holds a control byte, a space or a NUL */
+				if ((unsigned char)c <= ' ' || c == 0x7f) { errno = EINVAL; return 0; }
 				if (c >= 'A' && c <= 'Z') c += 'a' - 'A';
 				if (!str_appendc(out, c)) return 0;
 			}

@@ -17,7 +17,8 @@ int idna_nonascii(const char *s, size_t n);
 /* out (NUL-terminated) = dom[0..n) with its non-ASCII labels as A-labels,
  * the rest as it is; 1 ok, 0 not a name that has an ASCII form (bad
  * UTF-8, an empty label, a label or the name too long once encoded) or
- * out of memory (errno) */
+ * out of memory (errno). A control byte, a space or a NUL is never part
+ * of a name: refused */
 int idna_to_ascii(const char *dom, size_t n, str *out);
 
 #endif

@@ -371,6 +371,9 @@ int main(void)
 			   "idna_to_ascii: a label too long once encoded refused");
 		}
 		OK(idna_nonascii("x\xc3\xbc", 3) && !idna_nonascii("xn--bcher-kva", 13), "idna_nonascii");
+		OK(!idna_to_ascii("a\0b.test", 8, &s) && !idna_to_ascii("a b.test", 8, &s) &&
+		   !idna_to_ascii("\xc3\xbc\x01.test", 8, &s),
+		   "idna_to_ascii: a NUL, a space or a control byte refused, in ASCII and non-ASCII labels");
 	}
 	str_free(&s);
 	DONE();
