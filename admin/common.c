@@ -14,6 +14,7 @@
 #include "addr.h"
 #include "admin-internal.h"
 #include "control.h"
+#include "idna.h"
 #include "log.h"
 #include "priv.h"
 #include "users.h"
@@ -92,6 +93,23 @@ static int check(const char *s, size_t n, int allow_bare, int allow_plus, str *o
 {
 	const char *at = memrchr(s, '@', n);
 
+	if (at && idna_nonascii(at + 1, n - (size_t)(at - s) - 1)) {
+		/* user@bücher.example is kept as user@xn--bcher-kva.example,
+		 * the form the lookups fall back on (lib/users.c) */
+		str d = STR_ZERO, a = STR_ZERO;
+		int r;
+		if (!idna_to_ascii(at + 1, n - (size_t)(at - s) - 1, &d)) {
+			str_free(&d);
+			*why = "the domain has no valid A-label (IDNA)";
+			return 0;
+		}
+		r = str_copy(&a, s, (size_t)(at - s) + 1) && str_append(&a, d.s, d.len);
+		if (r) r = check(a.s, a.len, allow_bare, allow_plus, out, why);
+		else *why = "out of memory";
+		str_free(&d);
+		str_free(&a);
+		return r;
+	}
 	*why = "address too long";
 	if (n > ADDR_PATH_MAX - 2) return 0;
 	if (!at) {

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "exitcodes.h"
+#include "idna.h"
 #include "instance.h"
 #include "log.h"
 
@@ -26,8 +27,18 @@ int main(int argc, char **argv)
 		if (strcmp(a, "--hostname") == 0) s.hostname = argv[++i];
 		else if (strcmp(a, "--postmaster") == 0) s.postmaster = argv[++i];
 		else if (strcmp(a, "--domain") == 0) {
+			const char *d = argv[++i];
 			if (s.ndomains >= SETUP_DOMAINS_MAX) log_fatal(EX_USAGE, "too many --domain", (char *)0);
-			s.domains[s.ndomains++] = argv[++i];
+			/* a domain with non-ASCII labels goes in by its A-labels,
+			 * the form DNS and the maps use (bücher.example is written
+			 * xn--bcher-kva.example) */
+			if (idna_nonascii(d, strlen(d))) {
+				static str alabel[SETUP_DOMAINS_MAX];
+				if (!idna_to_ascii(d, strlen(d), &alabel[s.ndomains]))
+					log_fatal(EX_USAGE, "invalid --domain ", d, " (no valid A-label)", (char *)0);
+				d = alabel[s.ndomains].s;
+			}
+			s.domains[s.ndomains++] = d;
 		} else {
 			usage();
 		}

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 # A local domain written with non-ASCII labels (RFC 6531 clients send
 # U-labels) is the same domain as its A-label (RFC 5890): bücher.test is
-# xn--bcher-kva.test. An SMTPUTF8 message to demo@bücher.test, where the
-# instance knows the domain and the user by the A-label, is accepted at
+# xn--bcher-kva.test. facteur-setup and facteur-users store the A-label
+# form of what they are given. An SMTPUTF8 message to demo@bücher.test,
+# where the instance knows the domain and the user by the A-label, is accepted at
 # RCPT and delivered into that user's Maildir, through the real
 # facteur-smtpd, facteur-queue, facteur-send and facteur-local; a local
 # domain listed as a U-label matches its A-label the other way round.
@@ -23,9 +24,16 @@ UB = "b\u00fccher.test"          # bücher.test
 AB = "xn--bcher-kva.test"
 UX = "\u4f8b\u5b50.test"          # 例子.test, listed as a U-label
 AX = "xn--fsqu00a.test"
-home = ft.make_instance(hostname="mx.idna.test", domains=(AB,),
-                        users=(("demo@" + AB, "demo-secret"),))
-# facteur-setup takes only ASCII names; an admin can write a U-label here
+# facteur-setup and facteur-users take the U-labels and keep the A-labels
+home = ft.make_instance(hostname="mx.idna.test", domains=(UB,),
+                        users=(("demo@" + UB, "demo-secret"),))
+with open(os.path.join(home, "control", "domains"), "rb") as f:
+    t.ok(AB.encode() in f.read().split(b"\n"), "facteur-setup --domain %s wrote %s to control/domains" % (UB, AB))
+rc, out, err = ft.run("facteur-users", ["list"], home=home)
+t.ok(rc == 0 and ("demo@" + AB).encode() in out.split(b"\n"), "facteur-users add demo@%s keeps demo@%s" % (UB, AB))
+rc, out, err = ft.run("facteur-setup", ["--domain", "b\u00fc..test"], home=home)
+t.ok(rc != 0 and b"no valid A-label" in err, "a name without a valid A-label is refused")
+# and an admin can write a U-label in control/domains by hand
 with open(os.path.join(home, "control", "domains"), "ab") as f:
     f.write((UX + "\n").encode("utf-8"))
 env = ft.env_for(home)
