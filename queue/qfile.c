@@ -385,6 +385,82 @@ static int commit_check(const char *id, const char *c, size_t n, size_t *envlen,
 	return 1;
 }
 
+/* a record for todo/ID when it is an envelope and nothing more: 1 added,
+ * 0 nothing to do (a record or anything else after the envelope, no
+ * envelope, no mess/ID), -1 error */
+static int record_add(const char *id)
+{
+	str p = STR_ZERO, c = STR_ZERO, t = STR_ZERO;
+	struct envscan e = { 0, 0, 0 };
+	struct qhash h;
+	char b[65536];
+	int fd = -1, r = -1;
+
+	if (!qpath(&p, QDIR_TODO, id, 0) || !qpath(&t, QDIR_TMP, id, ".up")) goto out;
+	r = slurp(p.s, &c, QUEUE_ENVELOPE_MAX);
+	if (r <= 0) { r = r == 0 || errno == EFBIG ? 0 : -1; goto out; }
+	r = 0;
+	if (envscan_feed(&e, c.s, c.len) != 1 || e.pos != c.len) goto out;
+	str_clear(&p);
+	if (!qpath(&p, QDIR_MESS, id, 0)) { r = -1; goto out; }
+	fd = open(p.s, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) { r = errno == ENOENT ? 0 : -1; goto out; }
+	qhash_init(&h);
+	for (;;) {
+		ssize_t k = read(fd, b, sizeof b);
+		if (k < 0 && errno == EINTR) continue;
+		if (k < 0) { r = -1; goto out; }
+		if (k == 0) break;
+		qhash_add(&h, b, (size_t)k);
+	}
+	r = -1;
+	str_clear(&p);
+	unlink(t.s);
+	if (!qcommit_append(&c, id, h.len, qhash_end(&h)) || !qpath(&p, QDIR_TODO, id, 0) ||
+	    !qfile_writenew(t.s, c.s, c.len)) goto out;
+	if (rename(t.s, p.s) != 0) { unlink(t.s); goto out; }
+	r = 1;
+out:
+	{
+		int er = errno;
+		if (fd >= 0) close(fd);
+		str_free(&p);
+		str_free(&c);
+		str_free(&t);
+		errno = er;
+	}
+	return r;
+}
+
+int qqueue_upgrade(unsigned long *added)
+{
+	struct stat st;
+	struct dirent *e;
+	DIR *d;
+	int ok = 1;
+
+	*added = 0;
+	if (lstat(QVERSION, &st) == 0) return 1;
+	if (errno != ENOENT) return 0;
+	d = opendir(QDIR_TODO);
+	if (!d) return 0;
+	while ((e = readdir(d)) != 0) {
+		int r;
+		if (!qid_ok(e->d_name)) continue;
+		r = record_add(e->d_name);
+		if (r < 0) { ok = 0; break; }
+		*added += (unsigned long)r;
+	}
+	{
+		int er = errno;
+		closedir(d);
+		errno = er;
+	}
+	if (!ok) return 0;
+	if (*added && !fsx_syncdir(QDIR_TODO)) return 0;
+	return fsx_replacefile(QVERSION, "2\n", 2, 0600);
+}
+
 /* mess/ID against its record: 1 the same, 0 gone, -1 unreadable, -2 not it */
 static int message_check(const char *id, unsigned long long size, unsigned long long mhash)
 {

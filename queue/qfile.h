@@ -22,6 +22,7 @@
 #define QDIR_POOL  "pool"
 #define QFIFO      "trigger"
 #define QLOCK      "lock"     /* flocked by the one facteur-send */
+#define QVERSION   "version"  /* "2": every todo/ID has its commit record */
 
 #define QUEUE_ADDR_MAX      1000     /* one envelope address, bytes */
 #define QUEUE_RCPT_MAX      10000    /* recipients of one message */
@@ -124,6 +125,14 @@ unsigned long long qhash_end(const struct qhash *h);
  * record-less envelope (an older facteur-queue's, or a small message's
  * bytes shaped like one, which a sender could choose). */
 int qcommit_append(str *env, const char *id, unsigned long long size, unsigned long long mhash);
+/* A queue without queue/version was made by a facteur-queue that wrote
+ * no records (and synced everything before its rename, so its todo/
+ * entries are whole): each todo/ID that is an envelope and nothing more
+ * gets its record (made from its mess/ID, written to tmp/, fsynced,
+ * renamed over todo/ID), todo/ is fsynced, then version is written. Only
+ * from then on is a todo/ID without a record a torn one. facteur-send's
+ * start-up, under its lock. 1 done (*added: how many), 0 error (errno) */
+int qqueue_upgrade(unsigned long *added);
 
 /* keep a reason printable and bounded before it is stored or quoted */
 void qreason_clean(str *r);

@@ -94,6 +94,20 @@ int sched_init(struct sched *s)
 		return 0;
 	}
 	qpool_sweep();
+	/* a queue from before the commit record: its messages get theirs,
+	 * or they would be taken for torn ones (qfile.h) */
+	{
+		unsigned long added;
+		char nb[FMT_ULONG + 1];
+		if (!qqueue_upgrade(&added)) {
+			log_line("fatal: unable to add commit records to queue/todo: ", strerror(errno), (char *)0);
+			return 0;
+		}
+		if (added) {
+			u2s(nb, added);
+			log_line("added a commit record to ", nb, " message(s) queued by an older facteur-queue", (char *)0);
+		}
+	}
 	if (mkfifo(QFIFO, 0600) != 0 && errno != EEXIST) return 0;
 	if (lstat(QFIFO, &st) != 0) return 0;
 	if (!S_ISFIFO(st.st_mode)) { errno = EINVAL; return 0; }

@@ -101,13 +101,13 @@ def _writeall(fd, b):
 
 def queue_files(home):
     """Every file under queue/ except the trigger FIFO, facteur-send's
-    lock and the parked (empty) inodes of pool/, as relative paths."""
+    lock, queue/version and the parked inodes of pool/, as relative paths."""
     out = []
     q = os.path.join(home, "queue")
     for d, dirs, files in os.walk(q):
         for f in files:
             p = os.path.relpath(os.path.join(d, f), q)
-            if p not in ("trigger", "lock") and not p.startswith("pool/"):
+            if p not in ("trigger", "lock", "version") and not p.startswith("pool/"):
                 out.append(p)
     return sorted(out)
 
