@@ -385,6 +385,40 @@ static int commit_check(const char *id, const char *c, size_t n, size_t *envlen,
 	return 1;
 }
 
+/* mess/ID's bytes into h: 1 done, 0 gone, -1 error (errno; EINVAL: not a
+ * regular file) */
+static int hash_message(const char *id, struct qhash *h)
+{
+	str p = STR_ZERO;
+	struct stat st;
+	char b[65536];
+	int fd, r = -1;
+
+	if (!qpath(&p, QDIR_MESS, id, 0)) return -1;
+	/* O_NONBLOCK: a FIFO planted there must not hang facteur-send */
+	fd = open(p.s, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	str_free(&p);
+	if (fd < 0) return errno == ENOENT ? 0 : -1;
+	if (fstat(fd, &st) != 0) goto out;
+	if (!S_ISREG(st.st_mode)) { errno = EINVAL; goto out; }
+	qhash_init(h);
+	for (;;) {
+		ssize_t k = read(fd, b, sizeof b);
+		if (k < 0 && errno == EINTR) continue;
+		if (k < 0) goto out;
+		if (k == 0) break;
+		qhash_add(h, b, (size_t)k);
+	}
+	r = 1;
+out:
+	{
+		int e = errno;
+		close(fd);
+		errno = e;
+	}
+	return r;
+}
+
 /* a record for todo/ID when it is an envelope and nothing more: 1 added,
  * 0 nothing to do (a record or anything else after the envelope, no
  * envelope, no mess/ID), -1 error */
@@ -393,26 +427,16 @@ static int record_add(const char *id)
 	str p = STR_ZERO, c = STR_ZERO, t = STR_ZERO;
 	struct envscan e = { 0, 0, 0 };
 	struct qhash h;
-	char b[65536];
-	int fd = -1, r = -1;
+	int r = -1;
 
 	if (!qpath(&p, QDIR_TODO, id, 0) || !qpath(&t, QDIR_TMP, id, ".up")) goto out;
 	r = slurp(p.s, &c, QUEUE_ENVELOPE_MAX);
 	if (r <= 0) { r = r == 0 || errno == EFBIG ? 0 : -1; goto out; }
 	r = 0;
 	if (envscan_feed(&e, c.s, c.len) != 1 || e.pos != c.len) goto out;
-	str_clear(&p);
-	if (!qpath(&p, QDIR_MESS, id, 0)) { r = -1; goto out; }
-	fd = open(p.s, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0) { r = errno == ENOENT ? 0 : -1; goto out; }
-	qhash_init(&h);
-	for (;;) {
-		ssize_t k = read(fd, b, sizeof b);
-		if (k < 0 && errno == EINTR) continue;
-		if (k < 0) { r = -1; goto out; }
-		if (k == 0) break;
-		qhash_add(&h, b, (size_t)k);
-	}
+	/* a mess/ID gone, or not a regular file: left to the scans */
+	r = hash_message(id, &h);
+	if (r <= 0) { if (r < 0 && errno == EINVAL) r = 0; goto out; }
 	r = -1;
 	str_clear(&p);
 	unlink(t.s);
@@ -423,7 +447,6 @@ static int record_add(const char *id)
 out:
 	{
 		int er = errno;
-		if (fd >= 0) close(fd);
 		str_free(&p);
 		str_free(&c);
 		str_free(&t);
@@ -464,37 +487,11 @@ int qqueue_upgrade(unsigned long *added)
 /* mess/ID against its record: 1 the same, 0 gone, -1 unreadable, -2 not it */
 static int message_check(const char *id, unsigned long long size, unsigned long long mhash)
 {
-	str p = STR_ZERO;
 	struct qhash h;
-	struct stat st;
-	char b[65536];
-	int fd, r = -1;
+	int r = hash_message(id, &h);
 
-	if (!qpath(&p, QDIR_MESS, id, 0)) return -1;
-	/* O_NONBLOCK: a FIFO planted there must not hang facteur-send */
-	fd = open(p.s, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	str_free(&p);
-	if (fd < 0) return errno == ENOENT ? 0 : -1;
-	if (fstat(fd, &st) != 0) goto out;
-	if (!S_ISREG(st.st_mode)) { errno = EINVAL; goto out; }
-	r = -2;
-	if ((unsigned long long)st.st_size != size) goto out;
-	qhash_init(&h);
-	for (;;) {
-		ssize_t k = read(fd, b, sizeof b);
-		if (k < 0 && errno == EINTR) continue;
-		if (k < 0) { r = -1; goto out; }
-		if (k == 0) break;
-		qhash_add(&h, b, (size_t)k);
-	}
-	r = h.len == size && qhash_end(&h) == mhash ? 1 : -2;
-out:
-	{
-		int e = errno;
-		close(fd);
-		errno = e;
-	}
-	return r;
+	if (r <= 0) return r;
+	return h.len == size && qhash_end(&h) == mhash ? 1 : -2;
 }
 
 int qtodo_read(const char *id, struct qinfo *q, unsigned long long queued, int verify)
