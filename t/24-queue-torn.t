@@ -43,11 +43,7 @@ def put(message, todo_bytes, rcpt):
     """mess/ID and todo/ID as a crash left them; returns the id"""
     serial[0] += 1
     qid = "1795000000.%06d.4242.%012x" % (serial[0], serial[0])
-    for d, b in (("mess", message), ("todo", todo_bytes(qid))):
-        path = os.path.join(qdir, d, qid)
-        with open(path, "wb") as f:
-            f.write(b)
-        q.chown_user(path)
+    q.put_files(qdir, qid, (("mess", message), ("todo", todo_bytes(qid))))
     return qid
 
 

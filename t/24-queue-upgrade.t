@@ -36,11 +36,7 @@ old = {}
 for i, r in enumerate(("old1@example.org", "old2@example.org")):
     qid = "1790000000.%06d.4242.%012x" % (i, i)
     m = q.msg("old %d" % i)
-    for d, b in (("mess", m), ("todo", q.envelope("alice@example.org", [r]))):
-        path = os.path.join(qdir, d, qid)
-        with open(path, "wb") as f:
-            f.write(b)
-        q.chown_user(path)
+    q.put_files(qdir, qid, (("mess", m), ("todo", q.envelope("alice@example.org", [r]))))
     old[qid] = (r, m)
 rc, _ = q.qq(home, q.msg("new"), q.envelope("alice@example.org", ["new@example.org"]))
 t.is_(rc, 0, "a message queued meanwhile (with its record)")
@@ -57,11 +53,7 @@ q.stop(p)
 
 # from now on a todo/ID without a record is a torn one
 qid = "1790000001.000001.4242.0000000000ff"
-for d, b in (("mess", q.msg("torn")), ("todo", q.envelope("alice@example.org", ["torn@example.org"]))):
-    path = os.path.join(qdir, d, qid)
-    with open(path, "wb") as f:
-        f.write(b)
-    q.chown_user(path)
+q.put_files(qdir, qid, (("mess", q.msg("torn")), ("todo", q.envelope("alice@example.org", ["torn@example.org"]))))
 p = q.start_send(home, env, log)
 t.ok(q.wait(lambda: not os.path.exists(os.path.join(qdir, "todo", qid)), 10) and
      not q.box(fake, "torn@example.org"), "with queue/version there, a todo/ID without a record is removed, not delivered")

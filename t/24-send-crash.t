@@ -204,11 +204,8 @@ q.stop(p)
 # a todo/ID beside an info/ID that cannot be read: info/ID is the newer
 # state, so the envelope alone is not delivered from; both stay for the admin
 bad = "1795700001.123456.4243.0123456789ab"
-for d, content in (("mess", q.msg("unreadable")), ("todo", q.envelope("alice@example.org", ["fbad@example.org"])),
-                   ("info", b"not a state file")):
-    with open(os.path.join(qdir3, d, bad), "wb") as f:
-        f.write(content)
-    q.chown_user(os.path.join(qdir3, d, bad))
+q.put_files(qdir3, bad, (("mess", q.msg("unreadable")), ("todo", q.envelope("alice@example.org", ["fbad@example.org"])),
+                         ("info", b"not a state file")))
 p = q.start_send(home3, env3, log3)
 t.ok(q.wait(lambda: "todo/%s kept beside an unreadable info/" % bad in q.read(log3).decode(), 5),
      "restart: a todo/ID beside an unreadable info/ID is kept, and logged")

@@ -29,6 +29,17 @@ if ROOT and run_user() != "facteur":
     os.environ["FACTEUR_USER"] = run_user()
 
 
+def put_files(qdir, qid, files):
+    """queue files written by hand, as a crash or an older version left
+    them: files is ((dir, bytes), ...), each written to qdir/dir/qid and
+    given to the queue's user"""
+    for d, b in files:
+        path = os.path.join(qdir, d, qid)
+        with open(path, "wb") as f:
+            f.write(b)
+        chown_user(path)
+
+
 def chown_user(path):
     """Give path (recursively) to the user programs run as, when root."""
     if not ROOT:
