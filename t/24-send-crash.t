@@ -143,7 +143,8 @@ t.ok(q.wait(lambda: not os.listdir(mess), 5), "facteur-send removed the old orph
 t.ok(not os.path.exists(oldtmp), "and an old tmp/ file")
 t.ok(os.path.exists(young), "but not a young tmp/ file")
 t.ok(not any(b"orphan" in m for r in RCPTS for m in q.box(fake, r)), "the orphan was never delivered")
-t.ok(re.search(r"removed orphan mess/", q.read(log).decode()), "orphan removal logged")
+# facteur-send logs after its unlink: wait for the line, do not race it
+t.ok(q.wait(lambda: re.search(r"removed orphan mess/", q.read(log).decode()), 5), "orphan removal logged")
 t.is_(q.stop(p), 0, "clean stop")
 
 # A message at its first try keeps no info/ file: todo/ID and the run/
