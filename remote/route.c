@@ -248,13 +248,30 @@ int route_find(struct remote *r, struct dns *d, str *why)
 	const char *qname = r->domain;
 
 	r->ntarget = 0;
+	/* a domain with non-ASCII labels (SMTPUTF8) is asked of the DNS
+	 * by its A-labels: bücher.example as xn--bcher-kva.example */
+	if (r->domain[0] != '[' && idna_nonascii(r->domain, strlen(r->domain))) {
+		str a = STR_ZERO;
+		if (!idna_to_ascii(r->domain, strlen(r->domain), &a) || a.len >= sizeof qbuf) {
+			int e = errno;
+			str_free(&a);
+			if (e == ENOMEM) return set_why(why, "4.3.0 out of memory", 0, 0) * 4;
+			return set_why(why, "5.1.2 domain ", r->domain, " has no valid ASCII form (IDNA)") * 5;
+		}
+		memcpy(qbuf, a.s, a.len + 1);
+		str_free(&a);
+		qname = qbuf;
+	}
 	if (r->port == 0) {
 		/* called for the destination itself, not a relay name */
 		unsigned long long p;
 		if (control_readulong("control/remoteport", &p, REMOTE_PORT) < 0 || p == 0 || p > 65535)
 			return set_why(why, "4.3.5 bad control/remoteport", 0, 0) * 4;
 		r->port = (int)p;
+		/* a route may name the domain either way: as written, or by
+		 * its A-labels */
 		res = smtproute(r->domain, &lines, &spec);
+		if (res == 0 && qname != r->domain) res = smtproute(qname, &lines, &spec);
 		if (res < 0) {
 			str_free(&lines);
 			return set_why(why, "4.3.0 unable to read control/smtproutes", 0, 0) * 4;
@@ -283,20 +300,6 @@ int route_find(struct remote *r, struct dns *d, str *why)
 		return 2;
 	}
 
-	/* a domain with non-ASCII labels (SMTPUTF8) is asked of the DNS
-	 * by its A-labels: bücher.example as xn--bcher-kva.example */
-	if (idna_nonascii(r->domain, strlen(r->domain))) {
-		str a = STR_ZERO;
-		if (!idna_to_ascii(r->domain, strlen(r->domain), &a) || a.len >= sizeof qbuf) {
-			int e = errno;
-			str_free(&a);
-			if (e == ENOMEM) return set_why(why, "4.3.0 out of memory", 0, 0) * 4;
-			return set_why(why, "5.1.2 domain ", r->domain, " has no valid ASCII form (IDNA)") * 5;
-		}
-		memcpy(qbuf, a.s, a.len + 1);
-		str_free(&a);
-		qname = qbuf;
-	}
 	res = dns_mx(d, qname, mx, DNS_RR_MAX, &nmx);
 	if (res == DNS_NXDOMAIN)
 		return set_why(why, "5.1.2 domain ", r->domain, " does not exist") * 5;

@@ -12,8 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "addr.h"
 #include "conn.h"
 #include "fmt.h"
+#include "idna.h"
 #include "log.h"
 #include "remote.h"
 #include "scan.h"
@@ -270,6 +272,38 @@ static void rcpt_cmd(struct sess *s, const char *addr)
 	conn_puts(&s->c, ">\r\n");
 }
 
+/* addr with its domain as A-labels, appended to out with its NUL: the
+ * form for a peer without SMTPUTF8. RFC 6531 leaves a non-ASCII local
+ * part to SMTPUTF8 alone (3.2), but a domain has an ASCII form that
+ * names the same host (RFC 5890). 1 ok; 0 when it has no ASCII form or
+ * out of memory */
+static int ascii_form(const char *addr, str *out)
+{
+	const char *at = strrchr(addr, '@');
+	size_t lp = at ? (size_t)(at - addr) : strlen(addr), start = out->len;
+	str d = STR_ZERO;
+	int ok;
+
+	if (idna_nonascii(addr, lp)) return 0;
+	ok = str_append(out, addr, lp);
+	if (ok && at) {
+		ok = idna_to_ascii(at + 1, strlen(at + 1), &d) &&
+		    str_appendc(out, '@') && str_append(out, d.s, d.len);
+		str_free(&d);
+	}
+	/* the brackets count too (lib/addr.h) */
+	ok = ok && out->len - start + 2 <= ADDR_PATH_MAX && str_appendc(out, 0);
+	if (!ok) out->len = start;
+	return ok;
+}
+
+/* recipient i as it goes to this peer: as given, or its ASCII form at
+ * offset wire[i] of down */
+static const char *on_wire(const struct remote *r, const str *down, const size_t *wire, size_t i)
+{
+	return wire ? down->s + wire[i] : r->rcpt[i].addr;
+}
+
 static int body(struct sess *s)
 {
 	char buf[REMOTE_BLOCK];
@@ -292,15 +326,45 @@ static int transaction(struct sess *s)
 {
 	struct remote *r = s->r;
 	str t = STR_ZERO;
-	size_t i, k, naccepted = 0, *idx = 0, nidx = 0, sent = 0;
+	str down = STR_ZERO;           /* the ASCII forms, NUL after each */
+	size_t i, k, naccepted = 0, *idx = 0, nidx = 0, sent = 0, *wire = 0;
 	int cls;
 
 	if (r->envutf8 && !s->smtputf8) {
+		/* no SMTPUTF8: the addresses whose only non-ASCII part is the
+		 * domain go with its A-labels; the others cannot go here */
 		str_copys(&t, "5.6.7 ");
 		str_append(&t, s->name.s, s->name.len);
-		str_appends(&t, " does not support SMTPUTF8, which the addresses need");
-		decide_undecided(s, 5, (str_0(&t), t.s));
-		goto done;
+		str_appends(&t, " does not support SMTPUTF8, which ");
+		wire = calloc(r->nrcpt ? r->nrcpt : 1, sizeof *wire);
+		if (!wire) {
+			str_copys(&r->lasterr, "4.3.0 out of memory");
+			goto next;
+		}
+		errno = 0;
+		if (!ascii_form(r->sender, &down)) {
+			if (errno == ENOMEM) {
+				str_copys(&r->lasterr, "4.3.0 out of memory");
+				goto next;
+			}
+			str_appends(&t, "the sender address needs");
+			decide_undecided(s, 5, (str_0(&t), t.s));
+			goto done;
+		}
+		str_appends(&t, "this address needs");
+		for (i = 0; i < r->nrcpt; i++) {
+			if (r->rcpt[i].code) continue;
+			wire[i] = down.len;
+			errno = 0;
+			if (!ascii_form(r->rcpt[i].addr, &down)) {
+				if (errno == ENOMEM) {
+					str_copys(&r->lasterr, "4.3.0 out of memory");
+					goto next;
+				}
+				decide(&r->rcpt[i], 5, &t);
+			}
+		}
+		str_clear(&t);
 	}
 	if (s->maxsize && r->msgsize > s->maxsize) {
 		str_copys(&t, "5.3.4 message size ");
@@ -322,18 +386,19 @@ static int transaction(struct sess *s)
 	}
 	for (i = 0; i < r->nrcpt; i++)
 		if (!r->rcpt[i].code) idx[nidx++] = i;
+	if (!nidx) goto done;
 	conn_puts(&s->c, "MAIL FROM:<");
-	conn_puts(&s->c, r->sender);
+	conn_puts(&s->c, wire ? down.s : r->sender);
 	conn_puts(&s->c, ">");
 	if (s->sizeext) { conn_puts(&s->c, " SIZE="); str_appendu(&s->c.out, r->msgsize); }
 	if (s->eightbitmime && r->msg8bit) conn_puts(&s->c, " BODY=8BITMIME");
-	if (r->envutf8) conn_puts(&s->c, " SMTPUTF8");
+	if (r->envutf8 && !wire) conn_puts(&s->c, " SMTPUTF8");
 	conn_puts(&s->c, "\r\n");
 	/* PIPELINING: MAIL and the RCPTs go in batches of REMOTE_PIPE_MAX,
 	 * so that neither side can block writing while the other does
 	 * (RFC 2920 3.1); without it, one command at a time */
 	if (s->pipelining)
-		for (; sent < nidx && sent < REMOTE_PIPE_MAX; sent++) rcpt_cmd(s, r->rcpt[idx[sent]].addr);
+		for (; sent < nidx && sent < REMOTE_PIPE_MAX; sent++) rcpt_cmd(s, on_wire(r, &down, wire, idx[sent]));
 	if (!send_flush(s, REMOTE_T_MAIL, "MAIL") || !get_reply(s, REMOTE_T_MAIL, "MAIL")) goto next;
 	cls = smtpreply_class(&s->rep);
 	if (s->rep.code == 421 || cls == 3) { set_lasterr_reply(s); goto next; }
@@ -348,7 +413,7 @@ static int transaction(struct sess *s)
 		struct rcpt *rc = &r->rcpt[idx[k]];
 		if (k == sent) {
 			size_t batch = s->pipelining ? REMOTE_PIPE_MAX : 1;
-			for (; sent < nidx && batch; sent++, batch--) rcpt_cmd(s, r->rcpt[idx[sent]].addr);
+			for (; sent < nidx && batch; sent++, batch--) rcpt_cmd(s, on_wire(r, &down, wire, idx[sent]));
 			if (!send_flush(s, REMOTE_T_RCPT, "RCPT")) goto next;
 		}
 		if (!get_reply(s, REMOTE_T_RCPT, "RCPT")) goto next;
@@ -396,6 +461,8 @@ static int transaction(struct sess *s)
 		decide_accepted(s, 4, &t);
 		s->broken = 1;
 		str_free(&t);
+		str_free(&down);
+		free(wire);
 		free(idx);
 		unaccept(r);
 		return SESSION_DONE;
@@ -406,11 +473,15 @@ static int transaction(struct sess *s)
 	decide_accepted(s, cls, &t);
 done:
 	str_free(&t);
+	str_free(&down);
+	free(wire);
 	free(idx);
 	unaccept(r);
 	return SESSION_DONE;
 next:
 	str_free(&t);
+	str_free(&down);
+	free(wire);
 	free(idx);
 	unaccept(r);
 	return SESSION_NEXT;

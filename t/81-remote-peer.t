@@ -181,8 +181,38 @@ u = "j\u00f6rg@example.net"
 p = peer(ehlo=[b"PIPELINING", b"8BITMIME"])
 rc, lines, err, _ = remote(p.port, [u, "plain@example.net"])
 p.stop()
-t.ok(len(lines) == 2 and all(l[1] == "5" and l[2].startswith("5.6.7") for l in lines),
-     "UTF-8 envelope to a peer without SMTPUTF8: 5.6.7")
+t.is_([l[1] for l in lines], ["5", "2"], "a UTF-8 local part to a peer without SMTPUTF8 fails alone")
+t.ok(len(lines) == 2 and lines[0][2].startswith("5.6.7 ") and "this address needs" in lines[0][2],
+     "with 5.6.7, naming the address")
+t.ok(p.messages and p.messages[0][1] == ["plain@example.net"] and b"SMTPUTF8" not in p.messages[0][0],
+     "the ASCII recipient went, without SMTPUTF8")
+# only the domain is not ASCII: it goes to such a peer as A-labels
+# (RFC 5890), sender and recipients alike; a UTF-8 local part cannot
+p = peer(ehlo=[b"PIPELINING", b"8BITMIME"])
+rc, lines, err, _ = remote(p.port, ["anna@b\u00fccher.example.net", "x@example.net", u],
+                          sender="m\u00e4rta@facteur.test")
+t.ok(len(lines) == 3 and all(l[1] == "5" and "the sender address needs" in l[2] for l in lines),
+     "a UTF-8 local part in the sender: every recipient 5.6.7")
+t.is_(len(p.messages), 0, "and nothing sent")
+rc, lines, err, _ = remote(p.port, ["anna@b\u00fccher.example.net", "x@example.net", u],
+                          sender="a@\u00e9t\u00e9.test")
+p.stop()
+t.is_([l[1] for l in lines], ["2", "2", "5"], "UTF-8 domains go as A-labels; the UTF-8 local part does not")
+if p.messages:
+    mail, rcpts, _, _ = p.messages[0]
+    t.like(mail, b"MAIL FROM:<a@xn--t-9fab.test>", "MAIL FROM by the A-labels")
+    t.ok(b"SMTPUTF8" not in mail, "MAIL without SMTPUTF8")
+    t.is_(rcpts, ["anna@xn--bcher-kva.example.net", "x@example.net"], "RCPT TO by the A-labels")
+else:
+    t.ok(False, "the downgraded message was sent")
+# a route written with the A-labels serves the UTF-8 domain
+p = peer(ehlo=[b"PIPELINING", b"8BITMIME", b"SMTPUTF8"])
+control("smtproutes", "xn--bcher-kva.test 127.0.0.1:%d\n" % p.port)
+rc, lines, err = inst.remote(["b\u00fccher.test", "a@facteur.test", "anna@b\u00fccher.test"], MSG)
+p.stop()
+t.is_([l[1] for l in lines], ["2"], "control/smtproutes by the A-labels routes the U-label domain")
+t.ok(p.messages and p.messages[0][1] == ["anna@b\u00fccher.test"] and b" SMTPUTF8" in p.messages[0][0],
+     "to a peer with SMTPUTF8 the address stays UTF-8")
 p = peer(ehlo=[b"PIPELINING", b"8BITMIME", b"SMTPUTF8"])
 rc, lines, err, _ = remote(p.port, [u])
 p.stop()
