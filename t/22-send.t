@@ -45,7 +45,9 @@ ok = q.wait(lambda: all(len(q.box(fake, "r%d@example.org" % i)) == 1 for i in (1
 t.ok(ok, "three recipients, one copy each")
 rc, _ = q.qq(home, q.msg("dup"), q.envelope("alice@example.org", ["r5@example.org", "r5@example.org"]))
 t.ok(q.wait(lambda: q.box(fake, "r5@example.org"), 5), "a recipient given twice")
-time.sleep(0.3)
+# every delivery facteur-send starts for the message ends before the
+# message does: once it is finished, a second copy would be in the box
+q.wait(lambda: q.drained(home), 5)
 t.is_(len(q.box(fake, "r5@example.org")), 1, "is delivered once")
 t.ok(q.wait(lambda: q.drained(home), 5), "queue empty")
 
@@ -74,9 +76,27 @@ t.ok(re.search(r"delivery \S+ to <flaky@example.org> try 3: success", sl), "succ
 rc, _ = q.qq(home, q.msg("remote"), q.envelope("alice@example.org",
              ["a@remote.test", "b@remote.test", "c@other.test", "r4@example.org"]))
 t.ok(q.wait(lambda: q.box(fake, "r4@example.org"), 5), "local part of a mixed message delivered")
-time.sleep(0.5)
-rc, out, err = ft.run("facteur-qstat", home=home)
-out = out.decode()
+
+
+def mixed_state():
+    rc, out, err = ft.run("facteur-qstat", home=home)
+    return rc, out.decode()
+
+
+def mixed_recorded(st):
+    rc, out = st
+    return (rc == 0 and "<a@remote.test> queued" in out and "remote delivery not available" in out and
+            "<r4@example.org> delivered" in out)
+
+
+# the box fills before facteur-send has reaped facteur-local and saved
+# the results in info/ID, which facteur-qstat reads: ask until it has
+st = mixed_state()
+end = time.time() + 5
+while not mixed_recorded(st) and time.time() < end:
+    time.sleep(0.05)
+    st = mixed_state()
+rc, out = st
 t.is_(rc, 0, "facteur-qstat runs")
 t.ok("<a@remote.test> queued" in out and "remote delivery not available" in out,
      "remote recipients queued: remote delivery not available")
@@ -120,9 +140,16 @@ t.ok(q.wait(lambda: tries() == 2, 3), "SIGHUP: retried at once")
 rc, out, err = ft.run("facteur-qstat", ["-r"], home=home2)
 t.is_(rc, 0, "facteur-qstat -r")
 t.ok(q.wait(lambda: tries() == 3, 3), "facteur-qstat -r: retried at once")
-rc, out, err = ft.run("facteur-qstat", home=home2)
-t.ok(re.search(r"<temp@example.org> queued tries 3 next in \d+s: 4.2.2 mailbox full", out.decode()),
-     "facteur-qstat shows tries, next retry and reason")
+
+
+def third_try_saved():
+    rc, out, err = ft.run("facteur-qstat", home=home2)
+    return re.search(r"<temp@example.org> queued tries 3 next in \d+s: 4.2.2 mailbox full", out.decode())
+
+
+# facteur-send logs a try (record) before it saves it to info/ID (settle),
+# which is what facteur-qstat reads: ask until the save is there
+t.ok(q.wait(third_try_saved, 5), "facteur-qstat shows tries, next retry and reason")
 q.stop(send)
 rc, out, err = ft.run("facteur-qstat", ["-r"], home=home2)
 t.ok(rc != 0, "facteur-qstat -r without facteur-send fails")
