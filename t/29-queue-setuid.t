@@ -11,7 +11,6 @@ import pwd
 import shutil
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 import ft  # noqa: E402
@@ -188,7 +187,24 @@ p = subprocess.Popen(AS_USER + [qprog], stdin=subprocess.PIPE, stdout=r, stderr=
 os.close(r)
 p.stdin.write(b"Subject: held\n\nx\n")
 p.stdin.flush()
-time.sleep(0.3)
+
+
+def uids(pid):
+    """real, effective, saved and filesystem uids of pid (from /proc)"""
+    try:
+        with open("/proc/%d/status" % pid) as fh:
+            for ln in fh:
+                if ln.startswith("Uid:"):
+                    return [int(x) for x in ln.split()[1:]]
+    except OSError:
+        pass
+    return []
+
+
+# until facteur-queue's setresuid the caller may signal it (setpriv
+# before its exec, the setuid program before it set every uid): wait for
+# that, not a fixed time
+ft.wait_for(lambda: uids(p.pid) == [owner.pw_uid] * 4, 10)
 k = subprocess.run(AS_USER + ["kill", "-TERM", str(p.pid)], stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL, env={"PATH": "/usr/bin:/bin"})
 t.ok(k.returncode != 0 and p.poll() is None, "the caller's kill is refused")
