@@ -51,7 +51,36 @@ while not f.readline().startswith(b"b "):
     pass
 s.sendall(b"c IDLE\r\n")
 t.like(f.readline(), b"+ ", "IDLE continuation")
-time.sleep(0.3)
+
+
+def idle_watching():
+    """a session process holds an inotify descriptor watching new/ and cur/
+    (cmd_idle adds the watches after it sent its continuation)"""
+    todo, procs = [p.pid], []
+    while todo:
+        kids = ft.children(todo.pop())
+        procs += kids
+        todo += kids
+    for pid in procs:
+        fdd = "/proc/%d/fd" % pid
+        try:
+            fds = os.listdir(fdd)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(os.path.join(fdd, fd)) != "anon_inode:inotify":
+                    continue
+                with open("/proc/%d/fdinfo/%s" % (pid, fd)) as fh:
+                    if sum(1 for ln in fh if ln.startswith("inotify wd:")) >= 2:
+                        return True
+            except OSError:
+                continue
+    return False
+
+
+# a delivery before the watches are in place is seen only at the 1 s poll
+ft.wait_for(idle_watching, 5)
 t0 = time.time()
 deliver(b"Subject: during idle\r\n\r\nx\r\n")
 l = f.readline()
@@ -142,6 +171,7 @@ t.is_(len(live), N + 2, "index holds a line per message")
 # message the same UID, and no UID is given twice
 import threading
 seen = [dict() for _ in range(3)]
+polls = [0, 0, 0]
 stop = threading.Event()
 errors = []
 
@@ -161,6 +191,7 @@ def poller(k):
                         if seen[k].get(u, subj.group(1)) != subj.group(1):
                             errors.append((k, u, seen[k][u], subj.group(1)))
                         seen[k][u] = subj.group(1)
+            polls[k] += 1
             time.sleep(0.05)
         c.logout()
     except Exception as e:
@@ -172,7 +203,19 @@ for th in ths:
 for i in range(30):
     deliver(b"Subject: race %d\r\n\r\nx\r\n" % i)
     time.sleep(0.02)
-time.sleep(1.5)
+
+
+def saw_all():
+    return all(sum(1 for v in list(d.values()) if v.startswith(b"race")) >= 30 for d in seen)
+
+
+# each session polls at its own pace (a FETCH of 2000 headers): until
+# every one has seen the 30 (30 s at most), then two more polls each
+# that must give the same UIDs, instead of a fixed 1.5 s
+ft.wait_for(lambda: errors or not all(th.is_alive() for th in ths) or saw_all(), 30)
+after = list(polls)
+ft.wait_for(lambda: errors or not all(th.is_alive() for th in ths) or
+            all(polls[k] >= after[k] + 2 for k in range(3)), 30)
 stop.set()
 for th in ths:
     th.join(30)
