@@ -42,12 +42,30 @@ def serve(sock, script, got):
     c, _ = sock.accept()
     c.settimeout(10)
     f = c.makefile("rb")
+    # facteur-remote may hang up while a reply is on its way (a reset
+    # then fails our send or our read): that ends the replies, and what
+    # it sent before stays in got for the comparison, without a traceback
+    peer = {"open": True}
+
+    def reply(r):
+        if peer["open"]:
+            try:
+                c.sendall(b"".join(r))
+            except ConnectionError:
+                peer["open"] = False
+
+    def readline():
+        try:
+            return f.readline()
+        except ConnectionError:
+            return b""
+
     i = 0
-    c.sendall(b"".join(script[i]))
+    reply(script[i])
     i += 1
     indata = False
     while i < len(script):
-        line = f.readline()
+        line = readline()
         if not line:
             break
         got.append(line)
@@ -56,12 +74,12 @@ def serve(sock, script, got):
                 indata = False
             else:
                 continue
-        c.sendall(b"".join(script[i]))
+        reply(script[i])
         if script[i][0].startswith(b"354"):
             indata = True
         i += 1
     while True:     # whatever comes after the script (nothing, normally)
-        line = f.readline()
+        line = readline()
         if not line:
             break
         got.append(line)
