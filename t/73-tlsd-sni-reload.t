@@ -9,7 +9,6 @@ import socket
 import ssl
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 import ft  # noqa: E402
@@ -30,6 +29,11 @@ os.chmod(base, 0o755)
 home = ft.make_instance(home=os.path.join(base, "home"))
 tlsdir = os.path.join(home, "control", "tls")
 log = os.path.join(base, "log")
+
+
+def readlog(path):
+    with open(path, "rb") as fh:
+        return fh.read()
 
 
 def make_pair(dirname, cn, keytype="ec"):
@@ -87,9 +91,7 @@ c12.check_hostname = False
 c12.verify_mode = ssl.CERT_NONE
 c12.maximum_version = ssl.TLSVersion.TLSv1_2
 t.ok(served("other.example", c12)[0] == other_der, "SNI works with TLS 1.2 too")
-time.sleep(0.2)
-with open(log, "rb") as fh:
-    t.ok(b"sni=other.example" in fh.read(), "engine logs the SNI name it served")
+t.ok(ft.wait_for(lambda: b"sni=other.example" in readlog(log), 5), "engine logs the SNI name it served")
 
 # a connection open across a certificate change keeps working
 keep = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10), server_hostname="x")
@@ -122,9 +124,7 @@ try:
 except (ssl.SSLError, OSError):
     failed = True
 t.ok(failed, "mismatched per-domain key: no TLS rather than a wrong pair")
-time.sleep(0.2)
-with open(log, "rb") as fh:
-    t.ok(b"unable to load" in fh.read(), "and the log says which file")
+t.ok(ft.wait_for(lambda: b"unable to load" in readlog(log), 5), "and the log says which file")
 
 # STARTTLS mode parses the certificates only when a client asks for TLS:
 # with a broken default pair, plaintext still works and STARTTLS fails
@@ -147,7 +147,6 @@ except (ssl.SSLError, OSError):
     failed = True
 t.ok(failed, "then the handshake cannot happen and the connection ends")
 s.close()
-time.sleep(0.3)
-with open(log3, "rb") as fh:
-    l3 = fh.read()
+ft.wait_for(lambda: b"unable to load the certificate" in readlog(log3), 5)
+l3 = readlog(log3)
 t.ok(b"unable to load the certificate" in l3 and b"key.pem" in l3, "engine logs which file is wrong")
