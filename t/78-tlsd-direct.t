@@ -528,7 +528,9 @@ s.sendall(b"STARTTLS\r\n")
 t.like(line(s), b"+OK begin TLS", "STARTTLS with the engine stopped")
 time.sleep(0.3)
 os.kill(pid, signal.SIGKILL)
-time.sleep(0.1)
+# dead (a zombie: its parent, the engine, is stopped) before the engine
+# goes on, so that it finds the program gone in the hand-over
+ft.wait_for(lambda: not alive(pid), 5)
 os.kill(p.pid, signal.SIGCONT)
 rc, err = status(p, 5)
 t.is_(rc, 128 + 9, "program killed in the middle of the hand-over: the engine ends with its status")
