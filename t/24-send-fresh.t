@@ -81,8 +81,9 @@ time.sleep(0.5)
 again = [i for i in range(N) if q.box(fake, "h%d@example.org" % i)]
 t.is_(len(again), 0, "none delivered again: the run/ files of todo/ entries past the "
       "first scan's 256 were applied, not dropped (%d redelivered)" % len(again))
-t.is_(len(lines_with(log, "(finished before a restart)")) + len(lines_with(log, "end msg ")) >= N, True,
-      "every message ended")
+# msg_finish logs 'end msg' after it removed the files drained() looks at
+t.is_(q.wait(lambda: len(lines_with(log, "(finished before a restart)")) + len(lines_with(log, "end msg ")) >= N, 5),
+      True, "every message ended")
 q.stop(p)
 
 # 2. A save that fails: a fresh message's remote delivery to two
@@ -140,7 +141,16 @@ block_info(home)
 q.qq(home, q.msg("warned"), q.envelope("bob@example.org", ["wb@example.org"]))
 t.ok(q.wait(lambda: re.search(r"delay warning \S+: sent to <bob@example.org>", q.read(log).decode()), 6),
      "the waiting message's delay warning is sent")
-time.sleep(0.5)
+
+
+def save_failed_after_warning():
+    text = q.read(log).decode(errors="replace")
+    w = re.search(r"delay warning \S+: sent to <bob@example.org>", text)
+    return w and "unable to write info/" in text[w.end():]
+
+
+# the save that follows the warning fails first (info/ still blocked)
+q.wait(save_failed_after_warning, 5)
 unblock_info(home)
 saved = q.wait(lambda: [i for i in ids_in(home, "info")
                         if b"Sbob@example.org\0W\0" in q.read(os.path.join(home, "queue", "info", i))], 4)
@@ -199,7 +209,8 @@ t.ok(q.wait(lambda: "rstart" in q.read(os.path.join(fake, "rlog")).decode(), 5),
 for i in range(6):
     q.qq(home, q.msg("b%d" % i), q.envelope("alice@example.org", ["b%d@example.net" % i, "c%d@example.net" % i]))
 t.ok(q.wait(lambda: "batch of 6 messages" in q.read(log).decode(), 8), "the six go in one batch")
-time.sleep(0.3)
+# logged once the runner is forked, its run/ files made: kill now, well
+# inside the batch's FAKE_RDELAY (a kill after its end finds no run/ file)
 runs = ids_in(home, "run")
 kill9(p)
 t.ok(len(runs) >= 6 and not ids_in(home, "info"),
