@@ -41,6 +41,7 @@ subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_para
                 "-keyout", os.path.join(etc, "key.pem"), "-out", os.path.join(etc, "cert.pem"), "-days", "2",
                 "-subj", "/CN=pf.example.net"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 port = ft.free_port()
+port8 = ft.free_port()      # a second smtpd, without SMTPUTF8
 # a facteur instance Postfix relays facteur.test to (facteur receiving)
 fhome = ft.make_instance(hostname="mx.facteur.test", domains=("facteur.test",),
                          users=(("alice@facteur.test", "alice-pw"),), home=os.path.join(top, "facteur"))
@@ -55,9 +56,10 @@ mydestination =
 inet_interfaces = 127.0.0.1
 inet_protocols = ipv4
 mynetworks = 127.0.0.0/8
-virtual_mailbox_domains = example.net
+virtual_mailbox_domains = example.net, xn--bcher-kva.example.net
 virtual_mailbox_base = {pf}/mail
-virtual_mailbox_maps = inline:{{ bob@example.net=example.net/bob/, carol@example.net=example.net/carol/ }}
+virtual_mailbox_maps = inline:{{ bob@example.net=example.net/bob/, carol@example.net=example.net/carol/,
+  anna@xn--bcher-kva.example.net=example.net/anna/ }}
 virtual_uid_maps = static:{uid}
 virtual_gid_maps = static:{gid}
 smtpd_recipient_restrictions = permit_mynetworks, reject_unauth_destination
@@ -84,7 +86,8 @@ with open(master_src) as f:
     for line in f:
         fields = line.split()
         if fields and fields[0] == "smtp" and fields[1] == "inet":
-            line = "127.0.0.1:%d inet n - n - - smtpd\n" % port
+            line = ("127.0.0.1:%d inet n - n - - smtpd\n" % port +
+                    "127.0.0.1:%d inet n - n - - smtpd -o smtputf8_enable=no\n" % port8)
         elif fields and not line[0].isspace() and not line.startswith("#") and len(fields) >= 8:
             fields[4] = "n"          # no chroot: this spool is not set up for it
             line = " ".join(fields) + "\n"
@@ -173,3 +176,17 @@ else:
             t.diag(f.read().decode(errors="replace")[-2000:])
     except OSError:
         pass
+
+# a UTF-8 domain to a Postfix without SMTPUTF8 (smtputf8_enable=no): the
+# addresses go by their A-labels, which Postfix knows; a UTF-8 local part
+# cannot go and gets 5.6.7
+inst.control("smtproutes", "b\u00fccher.example.net 127.0.0.1:%d\n" % port8)
+rc, lines, err = inst.remote(["b\u00fccher.example.net", "alice@facteur.test",
+                              "anna@b\u00fccher.example.net", "j\u00f6rg@b\u00fccher.example.net"],
+                             b"Subject: idn\n\nto the A-labels\n", timeout=60)
+t.is_([l[1] for l in lines], ["2", "5"], "to Postfix without SMTPUTF8: anna delivered, j\u00f6rg refused")
+t.ok(len(lines) == 2 and lines[1][2].startswith("5.6.7 "), "with 5.6.7")
+got = maildir("anna")
+t.is_(len(got or []), 1, "anna@xn--bcher-kva.example.net's Maildir has it")
+t.ok(got and b"to the A-labels" in got[0] and b"anna@xn--bcher-kva.example.net" in got[0],
+     "Postfix saw the A-label address")
