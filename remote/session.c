@@ -406,7 +406,12 @@ static int transaction(struct sess *s)
 		said(s, &t, cls, 0);
 		str_0(&t);
 		decide_undecided(s, cls, t.s);
-		/* replies to pipelined RCPTs are not worth waiting for */
+		/* the replies to the RCPTs pipelined after it are read all the
+		 * same: left unread, the next message of the batch would take
+		 * them for the replies to its own commands. One that does not
+		 * come, or a 421: this connection carries nothing more */
+		for (k = 0; k < sent && !s->broken; k++)
+			if (!get_reply(s, REMOTE_T_RCPT, "RCPT") || s->rep.code == 421) s->broken = 1;
 		goto done;
 	}
 	for (k = 0; k < nidx; k++) {

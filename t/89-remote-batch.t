@@ -132,6 +132,24 @@ got = [l[1] for l in lines if len(l) >= 3]
 t.is_(got[:2], ["2", "2"], "the first two delivered")
 t.ok(len(got) == 5 and all(c in ("4",) for c in got[2:]), "421 after a dot: that one and the rest temporary")
 
+# 3b. MAIL refused after pipelined RCPTs: their replies are read before
+# the next message, whose replies must not be taken for old ones
+peer = rp.Peer({"mail": lambda l: b"553 5.1.8 sender refused\r\n" if b"bad@" in l else b"250 2.1.0 ok\r\n",
+                "rcpt": lambda a: b"250 2.1.5 ok %s\r\n" % a.encode()}, max_conns=5)
+rc, lines, err = batch(peer.port, [(msgfile(250), "bad@facteur.test", ["a1@example.net", "a2@example.net"]),
+                                   (msgfile(251), "good@facteur.test", ["b1@example.net"]),
+                                   (msgfile(252), "bad@facteur.test", ["c1@example.net"]),
+                                   (msgfile(253), "good@facteur.test", ["d1@example.net", "d2@example.net"])])
+peer.stop()
+res = {l[0]: (l[1], l[2]) for l in lines if len(l) >= 3}
+t.is_([res.get(r, ("?",))[0] for r in ("a1", "a2", "b1", "c1", "d1", "d2") for r in [r + "@example.net"]],
+      ["5", "5", "2", "5", "2", "2"], "sender refused: 5 for its message; the next messages delivered")
+t.ok(all("553 5.1.8" in res.get(r + "@example.net", ("", ""))[1] for r in ("a1", "a2", "c1")),
+     "the refusal quoted for each of its recipients")
+t.is_(sorted(subject(b) for _, _, b, _ in peer.messages), ["batch 251", "batch 253"],
+      "the peer has the good messages")
+t.is_(len(peer.conns), 1, "one connection")
+
 # 4. STARTTLS once, every message encrypted
 subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
                 "-keyout", "k.pem", "-out", "c.pem", "-days", "2", "-subj", "/CN=peer.test"],

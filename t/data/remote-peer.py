@@ -15,7 +15,7 @@ DEFAULT = {
     "ehlo": [b"PIPELINING", b"SIZE 10000000", b"8BITMIME"],
     "ehlo_reply": None,       # raw bytes to send instead of a 250 list
     "helo_reply": b"250 peer.test\r\n",
-    "mail": b"250 2.1.0 ok\r\n",
+    "mail": b"250 2.1.0 ok\r\n",  # or function(mail line) -> bytes
     "rcpt": None,             # function(addr) -> bytes, default 250
     "data": b"354 go ahead\r\n",
     "dataend": b"250 2.0.0 queued as X\r\n",
@@ -148,7 +148,7 @@ class Peer:
                 state["tls"] = True
             elif u.startswith(b"MAIL"):
                 mail, rcpts = line, []
-                send(b["mail"])
+                send(b["mail"](line) if callable(b["mail"]) else b["mail"])
             elif u.startswith(b"RCPT"):
                 if b["hang"] == "rcpt":
                     return hang()
