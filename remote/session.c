@@ -446,14 +446,12 @@ static int transaction(struct sess *s)
 		if (b < 0) {
 			/* our own queue file failed us: hang up without the final
 			 * dot, so the peer drops the partial message */
+			int e = errno;
 			str_copys(&t, "4.3.0 unable to read the queued message");
 			decide_accepted(s, 4, &t);
-			log_line("unable to read the message: ", strerror(errno), (char *)0);
+			log_line("unable to read the message: ", strerror(e), (char *)0);
 			s->broken = 1;
-			str_free(&t);
-			free(idx);
-			unaccept(r);
-			return SESSION_DONE;
+			goto done;
 		}
 		/* cut before the final dot: nothing was delivered, another
 		 * host may take it */
@@ -465,12 +463,7 @@ static int transaction(struct sess *s)
 		str_copy(&t, r->lasterr.s, r->lasterr.len);
 		decide_accepted(s, 4, &t);
 		s->broken = 1;
-		str_free(&t);
-		str_free(&down);
-		free(wire);
-		free(idx);
-		unaccept(r);
-		return SESSION_DONE;
+		goto done;
 	}
 	cls = smtpreply_class(&s->rep);
 	cls = cls == 2 ? 2 : cls == 5 ? 5 : 4;
