@@ -435,7 +435,10 @@ static int transaction(struct sess *s)
 	conn_puts(&s->c, "DATA\r\n");
 	if (!send_flush(s, REMOTE_T_DATAINIT, "DATA") || !get_reply(s, REMOTE_T_DATAINIT, "DATA")) goto next;
 	if (s->rep.code == 421) { set_lasterr_reply(s); goto next; }
-	if (s->rep.code != 354) {
+	/* 354, or any 3xx: the peer now reads the message (RFC 5321 4.2.1,
+	 * the first digit decides). Taken for a refusal, what we sent next
+	 * would become its body */
+	if (smtpreply_class(&s->rep) != 3) {
 		cls = smtpreply_class(&s->rep) == 5 ? 5 : 4;
 		said(s, &t, cls, 0);
 		decide_accepted(s, cls, &t);

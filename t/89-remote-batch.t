@@ -150,6 +150,20 @@ t.is_(sorted(subject(b) for _, _, b, _ in peer.messages), ["batch 251", "batch 2
       "the peer has the good messages")
 t.is_(len(peer.conns), 1, "one connection")
 
+# 3c. DATA answered with a 3xx other than 354: the peer waits for the
+# message all the same (RFC 5321 4.2.1), so it is sent; taken for a
+# refusal, the next message's RSET went into the body and the batch
+# waited for its reply until the timeout
+peer = rp.Peer({"data": b"350 2.0.0 send it\r\n"}, max_conns=5)
+start = time.time()
+rc, lines, err = batch(peer.port, [(msgfile(260 + i), "a@facteur.test", ["g%d@example.net" % i]) for i in range(3)])
+took = time.time() - start
+peer.stop()
+t.is_([l[1] for l in lines], ["2", "2", "2"], "DATA 350: every message of the batch delivered")
+t.is_(sorted(subject(b) for _, _, b, _ in peer.messages), ["batch 260", "batch 261", "batch 262"],
+      "the peer has each of them once, with its own body")
+t.ok(len(peer.conns) == 1 and took < 4, "one connection, no timeout (%.1fs)" % took)
+
 # 4. STARTTLS once, every message encrypted
 subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
                 "-keyout", "k.pem", "-out", "c.pem", "-days", "2", "-subj", "/CN=peer.test"],

@@ -159,7 +159,8 @@ class Peer:
                 send(r)
             elif u.startswith(b"DATA"):
                 send(b["data"])
-                if not b["data"].startswith(b"354"):
+                # any 3xx is "go ahead" (RFC 5321 4.2.1)
+                if not b["data"].startswith(b"3"):
                     continue
                 body = b""
                 k = 0
