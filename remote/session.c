@@ -575,11 +575,18 @@ int session_run(struct remote **rs, size_t n, const struct target *t, int allow_
 			rs[k]->ctx_verify = verify;
 		}
 		s.r = rs[k];
+		/* what an earlier host did is no reason for what this one does:
+		 * the messages left when this connection ends learn its own */
+		str_clear(&s.r->lasterr);
 		if (sent && !reset(&s)) { res = SESSION_NEXT; break; }
 		res = transaction(&s);
 		sent++;
-		/* 421 anywhere: the peer is closing, whatever it does next */
-		if (s.rep.code == 421) s.broken = 1;
+		/* 421 anywhere: the peer is closing, whatever it does next, and
+		 * that is why the rest of the batch waits */
+		if (s.rep.code == 421) {
+			s.broken = 1;
+			if (res == SESSION_DONE) set_lasterr_reply(&s);
+		}
 		remote_report(rs, n);
 		if (res != SESSION_DONE || s.broken) break;
 	}

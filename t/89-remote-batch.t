@@ -179,6 +179,24 @@ t.is_(len(peer.conns), 1, "one connection")
 t.ok(len(peer.messages) == 5 and all(m[3] for m in peer.messages), "every message went inside TLS")
 t.is_(sum(1 for l in peer.lines(0) if l.upper().startswith(b"STARTTLS")), 1, "one STARTTLS")
 
+# 4b. why the rest of a batch waits is this connection's reason, not an
+# earlier one's: here STARTTLS fails (the same host again in plaintext),
+# then the peer closes with 421 after the second message
+count = {"n": 0}
+
+
+def close_after_one(mail, rcpts, body):
+    count["n"] += 1
+    return b"250 ok\r\n" if count["n"] <= 1 else b"421 4.3.2 going down\r\n"
+
+
+peer = rp.Peer({"tls": ctx, "tls_break": True, "dataend_fn": close_after_one}, max_conns=5)
+rc, lines, err = batch(peer.port, [(msgfile(320 + i), "a@facteur.test", ["w%d@example.net" % i]) for i in range(3)])
+peer.stop()
+t.is_([l[1] for l in lines], ["2", "4", "4"], "STARTTLS broken, plaintext: one delivered, 421, the rest later")
+t.ok(len(lines) == 3 and "421 4.3.2 going down" in lines[2][2] and "STARTTLS" not in lines[2][2],
+     "the rest are told of the 421, not of the STARTTLS that failed before (%s)" % (lines[2][2] if len(lines) == 3 else err))
+
 # 5. facteur-send: twenty messages queued together, then kill -9 mid-batch
 q = ft.data_module("qlib", "queue-lib.py")
 qhome, fake = q.instance(remotetimeout=5, retrybase=1, retrymax=2)
