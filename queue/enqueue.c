@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include "buf.h"
 #include "enqueue.h"
 #include "errclass.h"
@@ -103,6 +104,14 @@ static int read_envelope(struct enqueue *q, int in, str *env)
 	}
 }
 
+/* 1 when facteur-send has upgraded the queue (queue/version): every
+ * todo/ID has its commit record. Unsure counts as no */
+static int versioned(void)
+{
+	struct stat st;
+	return lstat(QVERSION, &st) == 0;
+}
+
 /* which of the four fsyncs failed, by their order in the batch */
 static const char *const sync_why[] = {
 	"unable to sync message", "unable to sync queue/mess",
@@ -115,6 +124,7 @@ int enqueue_run(struct enqueue *q, int msgfd, int envfd)
 	struct fsx_batch b;
 	struct qhash h;
 	int fd = -1, efd = -1, mdir = -1, tdir = -1, code, renamed = 0;
+	int waited = 0;            /* fsyncs of the batch already waited for */
 
 	q->why = "";
 	fsx_batch_init(&b);
@@ -160,16 +170,31 @@ int enqueue_run(struct enqueue *q, int msgfd, int envfd)
 	}
 	tdir = open(QDIR_TODO, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (tdir < 0) { q->err = errno; q->why = "unable to open queue/todo"; code = err_qqexit(errno); goto fail; }
+	if (!versioned()) {
+		/* a queue that facteur-send has not upgraded yet (no
+		 * queue/version): its upgrade takes a record-less todo/ID for
+		 * a whole old one, so nothing torn may ever stand there. The
+		 * order from before the record: every byte on disk, then the
+		 * rename */
+		fsx_batch_add(&b, efd, 0);
+		if (!fsx_batch_wait(&b)) {
+			q->err = errno;
+			q->why = b.failed >= 0 && b.failed < 3 ? sync_why[b.failed] : "unable to sync queue";
+			code = err_qqexit(errno);
+			goto fail;
+		}
+		waited = 3;
+	}
 	if (rename(tmp.s, todo.s) != 0) { q->err = errno; q->why = "unable to commit envelope"; code = err_qqexit(errno); goto fail; }
 	renamed = 1;
-	fsx_batch_add(&b, efd, 0);
+	if (!waited) fsx_batch_add(&b, efd, 0);
 	fsx_batch_add(&b, tdir, FSX_DIR | FSX_INLINE);
 	if (!fsx_batch_wait(&b)) {
 		/* the rename may or may not survive a power loss, and the
 		 * message's bytes may not: take it back so that the client
 		 * retries rather than trusting a 250 */
 		q->err = errno;
-		q->why = b.failed >= 0 && b.failed < 4 ? sync_why[b.failed] : "unable to sync queue";
+		q->why = b.failed >= 0 && waited + b.failed < 4 ? sync_why[waited + b.failed] : "unable to sync queue";
 		code = err_qqexit(errno);
 		goto fail;
 	}

@@ -12,7 +12,6 @@
 # them. Also: facteur-queue's fsyncs under strace, and facteur-qstat.
 import os
 import re
-import shutil
 import subprocess
 import sys
 
@@ -128,35 +127,12 @@ t.is_(len(q.box(fake, "whole@example.org")), 1, "the whole message once")
 
 # facteur-queue: the rename into todo/ comes before the fsyncs end (one
 # round of waiting), and it exits only after all four fsyncs
-STRACE = shutil.which("strace")
-if not STRACE:
+got = q.strace_queue(home, q.msg("traced"), q.envelope("alice@example.org", ["traced@example.org"]))
+if not got:
     t.ok(False, "strace is not installed (tools/deps installs it)")
 else:
-    tr = os.path.join(ft.tempdir(), "queue.strace")
-    body = q.msg("traced")
-    # LeakSanitizer cannot run under ptrace: a SANITIZE=1 build would
-    # exit 1 at its end under strace
-    qenv = ft.env_for(home, ASAN_OPTIONS=":".join(
-        x for x in (os.environ.get("ASAN_OPTIONS"), "detect_leaks=0") if x))
-    # the qmail-queue interface needs the envelope on fd 1: a small driver
-    drv = r"""
-import os, subprocess, sys
-m, e = sys.argv[1].encode(), bytes.fromhex(sys.argv[2])
-mr, mw = os.pipe(); er, ew = os.pipe()
-os.write(mw, m); os.close(mw); os.write(ew, e); os.close(ew)
-p = subprocess.run(sys.argv[3:], stdin=mr, stdout=er)
-sys.exit(p.returncode)
-"""
-    envb = q.envelope("alice@example.org", ["traced@example.org"])
-    r = subprocess.run([sys.executable, "-c", drv, body.decode(), envb.hex(), STRACE, "-f", "-qq",
-                        "-e", "trace=fsync,rename,exit_group", "-o", tr, ft.bin_path("facteur-queue")],
-                       env=qenv, capture_output=True, timeout=60)
-    lines = q.read(tr).decode(errors="replace").splitlines()
-    ren = [i for i, l in enumerate(lines) if re.search(r'rename\("tmp/[^"]+", "todo/', l)]
-    fs = [i for i, l in enumerate(lines) if "fsync(" in l and "unfinished" not in l]
-    done = [i for i, l in enumerate(lines) if re.search(r"fsync\(.*\) += 0|<\.\.\. fsync resumed>.*= 0", l)]
-    ex = [i for i, l in enumerate(lines) if "exit_group(0)" in l]
-    t.ok(r.returncode == 0 and len(ren) == 1 and len(done) == 4 and ex,
+    rc, lines, ren, done, ex = got
+    t.ok(rc == 0 and len(ren) == 1 and len(done) == 4 and ex,
          "facteur-queue under strace: queued, one rename into todo/, four fsyncs (%s)" % lines[-12:])
     t.ok(ren and done and sum(1 for i in done if i > ren[0]) >= 2,
          "the envelope's and todo/'s fsyncs end after the rename: one round of waiting, not two")

@@ -40,10 +40,24 @@ for i, r in enumerate(("old1@example.org", "old2@example.org")):
     old[qid] = (r, m)
 rc, _ = q.qq(home, q.msg("new"), q.envelope("alice@example.org", ["new@example.org"]))
 t.is_(rc, 0, "a message queued meanwhile (with its record)")
+# facteur-queue in a queue not upgraded yet: the upgrade would take a torn
+# record-less todo/ID for an old whole one, so nothing may stand in todo/
+# before its bytes are on disk: the older order, three fsyncs, then the
+# rename, then todo/'s
+got = q.strace_queue(home, q.msg("traced"), q.envelope("alice@example.org", ["traced@example.org"]))
+if not got:
+    t.ok(False, "strace is not installed (tools/deps installs it)")
+else:
+    rc, lines, ren, done, ex = got
+    t.ok(rc == 0 and len(ren) == 1 and len(done) == 4,
+         "under strace: queued, one rename, four fsyncs (%s)" % lines[-12:])
+    t.ok(ren and [i < ren[0] for i in done] == [True, True, True, False],
+         "without queue/version, the message, mess/ and the envelope are synced before the rename")
 
 p = q.start_send(home, env, log)
-t.ok(q.wait(lambda: all(q.box(fake, r) for r, _ in old.values()) and q.box(fake, "new@example.org"), 10),
-     "the older messages are delivered, and the new one")
+t.ok(q.wait(lambda: all(q.box(fake, r) for r, _ in old.values()) and q.box(fake, "new@example.org") and
+            q.box(fake, "traced@example.org"), 10),
+     "the older messages are delivered, and the new ones")
 t.ok(re.search(r"added a commit record to 2 message\(s\) queued by an older facteur-queue", q.read(log).decode()),
      "the upgrade is logged, with the number of messages")
 t.is_(q.read(os.path.join(qdir, "version")), b"2\n", "queue/version written after it")

@@ -2,8 +2,11 @@
 importlib from t/data (it belongs to the queue's tests, not to ft.py)."""
 import os
 import pwd
+import re
+import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 
@@ -219,3 +222,35 @@ def commit_record(qid, message, env_bytes):
 def committed(qid, message, env_bytes):
     """todo/ID's bytes as facteur-queue writes them"""
     return env_bytes + commit_record(qid, message, env_bytes)
+
+
+def strace_queue(home, body, envb):
+    """facteur-queue run under strace -f on one message, tracing fsync,
+    rename and exit_group: (exit code, trace lines, [rename lines],
+    [fsync-ended lines], [exit lines]) with indexes into the trace; None
+    without strace."""
+    strace = shutil.which("strace")
+    if not strace:
+        return None
+    tr = os.path.join(ft.tempdir(), "queue.strace")
+    # LeakSanitizer cannot run under ptrace: a SANITIZE=1 build would
+    # exit 1 at its end under strace
+    qenv = ft.env_for(home, ASAN_OPTIONS=":".join(
+        x for x in (os.environ.get("ASAN_OPTIONS"), "detect_leaks=0") if x))
+    # the qmail-queue interface needs the envelope on fd 1: a small driver
+    drv = r"""
+import os, subprocess, sys
+m, e = bytes.fromhex(sys.argv[1]), bytes.fromhex(sys.argv[2])
+mr, mw = os.pipe(); er, ew = os.pipe()
+os.write(mw, m); os.close(mw); os.write(ew, e); os.close(ew)
+p = subprocess.run(sys.argv[3:], stdin=mr, stdout=er)
+sys.exit(p.returncode)
+"""
+    r = subprocess.run([sys.executable, "-c", drv, body.hex(), envb.hex(), strace, "-f", "-qq",
+                        "-e", "trace=fsync,rename,exit_group", "-o", tr, ft.bin_path("facteur-queue")],
+                       env=qenv, capture_output=True, timeout=60)
+    lines = read(tr).decode(errors="replace").splitlines()
+    ren = [i for i, l in enumerate(lines) if re.search(r'rename\("tmp/[^"]+", "todo/', l)]
+    done = [i for i, l in enumerate(lines) if re.search(r"fsync\(.*\) += 0|<\.\.\. fsync resumed>.*= 0", l)]
+    ex = [i for i, l in enumerate(lines) if "exit_group(0)" in l]
+    return r.returncode, lines, ren, done, ex
