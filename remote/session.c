@@ -272,28 +272,36 @@ static void rcpt_cmd(struct sess *s, const char *addr)
 	conn_puts(&s->c, ">\r\n");
 }
 
-/* addr with its domain as A-labels, appended to out with its NUL: the
- * form for a peer without SMTPUTF8. RFC 6531 leaves a non-ASCII local
- * part to SMTPUTF8 alone (3.2), but a domain has an ASCII form that
- * names the same host (RFC 5890). 1 ok; 0 when it has no ASCII form or
- * out of memory */
+/* addr as it goes to a peer without SMTPUTF8, appended to out with its
+ * NUL: as given when it is ASCII, else with its domain as A-labels. RFC
+ * 6531 leaves a non-ASCII local part to SMTPUTF8 alone (3.2), but a
+ * domain has an ASCII form that names the same host (RFC 5890). Which
+ * part is the domain is lib/addr's to say: it follows the '@' that ends
+ * the local part, which may be a quoted string with '@' of its own; an
+ * address literal is no name and has no other form. The root's dot
+ * after a domain goes, as in the DNS query. 1 ok; 0 when there is none
+ * (errno 0 or EINVAL) or out of memory (ENOMEM) */
 static int ascii_form(const char *addr, str *out)
 {
-	const char *at = strrchr(addr, '@');
-	size_t lp = at ? (size_t)(at - addr) : strlen(addr), start = out->len;
-	str d = STR_ZERO;
+	size_t n = strlen(addr), start = out->len, used = 0, pn = n;
+	struct addr a;
+	str path = STR_ZERO, d = STR_ZERO;
 	int ok;
 
-	if (idna_nonascii(addr, lp)) return 0;
-	ok = str_append(out, addr, lp);
-	if (ok && at) {
-		ok = idna_to_ascii(at + 1, strlen(at + 1), &d) &&
-		    str_appendc(out, '@') && str_append(out, d.s, d.len);
-		str_free(&d);
-	}
-	/* the brackets count too (lib/addr.h) */
-	ok = ok && out->len - start + 2 <= ADDR_PATH_MAX && str_appendc(out, 0);
+	if (!idna_nonascii(addr, n)) return str_append(out, addr, n + 1);
+	if (addr[pn - 1] == '.') pn--;
+	memset(&a, 0, sizeof a);
+	ok = str_appendc(&path, '<') && str_append(&path, addr, pn) && str_appendc(&path, '>') &&
+	    addr_parse_path(path.s, path.len, ADDR_F_UTF8, &a, &used) == ADDR_OK && used == path.len &&
+	    a.at < a.mailbox.len && !a.literal && !idna_nonascii(a.mailbox.s, a.at) &&
+	    idna_to_ascii(a.mailbox.s + a.at + 1, a.mailbox.len - a.at - 1, &d) &&
+	    str_append(out, a.mailbox.s, a.at + 1) && str_append(out, d.s, d.len) &&
+	    /* the brackets count too (lib/addr.h) */
+	    out->len - start + 2 <= ADDR_PATH_MAX && str_appendc(out, 0);
 	if (!ok) out->len = start;
+	str_free(&path);
+	str_free(&d);
+	addr_free(&a);
 	return ok;
 }
 

@@ -205,6 +205,18 @@ if p.messages:
     t.is_(rcpts, ["anna@xn--bcher-kva.example.net", "x@example.net"], "RCPT TO by the A-labels")
 else:
     t.ok(False, "the downgraded message was sent")
+# which part is the domain: after the '@' that ends the local part, which
+# may be a quoted string with an '@' of its own; an address literal is no
+# name and has no A-labels; an ASCII address goes as given
+p = peer(ehlo=[b"PIPELINING", b"8BITMIME"])
+rc, lines, err, _ = remote(p.port, ["x@[IPv6:2001:DB8::1]", '"a@\u00fc"', "y@[b\u00fc]", '"q@b"@b\u00fccher.test',
+                                   "z@b\u00fccher.test."], sender="a@\u00e9t\u00e9.test")
+p.stop()
+t.is_([l[1] for l in lines], ["2", "5", "5", "2", "2"],
+      "quoted '@' and literals: only a domain that is a name goes by its A-labels")
+t.is_(p.messages[0][1] if p.messages else None,
+      ["x@[IPv6:2001:DB8::1]", '"q@b"@xn--bcher-kva.test', "z@xn--bcher-kva.test"],
+      "the literal as given; the quoted local part kept, the domain after it as A-labels; no root dot")
 # a route written with the A-labels serves the UTF-8 domain
 p = peer(ehlo=[b"PIPELINING", b"8BITMIME", b"SMTPUTF8"])
 control("smtproutes", "xn--bcher-kva.test 127.0.0.1:%d\n" % p.port)
