@@ -132,23 +132,66 @@ static int set_why(str *why, const char *a, const char *b, const char *c)
 	return 1;
 }
 
-/* the line of control/smtproutes for domain: exact, then the longest
- * ".suffix", then "*"; spec points into lines. 1 found, 0 none, -1 error */
+/* the key of a control file line, l[0..kl) ("domain", ".suffix" or
+ * "*"), with the A-labels of its non-ASCII labels (lib/idna), so that a
+ * domain matches it written either way: compared with the domain's own
+ * ASCII form, the one name both stand for. 1 ok; 0 it has no ASCII form
+ * (it names nothing); -1 out of memory */
+static int key_ascii(const char *l, size_t kl, str *out)
+{
+	size_t dot = kl > 1 && l[0] == '.';
+	str a = STR_ZERO;
+	int ok;
+
+	if (!idna_nonascii(l, kl)) return str_copy(out, l, kl) ? 1 : -1;
+	errno = 0;
+	ok = idna_to_ascii(l + dot, kl - dot, &a);
+	if (ok) ok = str_copy(out, ".", dot) && str_append(out, a.s, a.len) ? 1 : -1;
+	else ok = errno == ENOMEM ? -1 : 0;
+	str_free(&a);
+	return ok;
+}
+
+/* the ASCII form of a domain into out: its A-labels, or itself when it
+ * is ASCII, an address literal or has no ASCII form. 1 ok, 0 out of
+ * memory */
+static int domain_ascii(const char *domain, str *out)
+{
+	size_t n = strlen(domain);
+
+	if (domain[0] != '[' && idna_nonascii(domain, n)) {
+		errno = 0;
+		if (idna_to_ascii(domain, n, out)) return 1;
+		if (errno == ENOMEM) return 0;
+	}
+	return str_copy(out, domain, n);
+}
+
+/* the line of control/smtproutes for domain (its ASCII form: a key
+ * matches by its own): exact, then the longest ".suffix", then "*";
+ * spec points into lines. 1 found, 0 none, -1 error */
 static int smtproute(const char *domain, str *lines, const char **spec)
 {
 	size_t dl = strlen(domain), i, best = 0;
 	int r = control_readlines("control/smtproutes", lines);
 	const char *exact = 0, *suffix = 0, *star = 0;
+	str key = STR_ZERO;
 
 	if (r <= 0) return r;
 	for (i = 0; i < lines->len; i += strlen(lines->s + i) + 1) {
 		char *l = lines->s + i, *sp = l;
 		size_t kl;
+		int k;
 		while (*sp && *sp != ' ' && *sp != '\t') sp++;
 		kl = (size_t)(sp - l);
 		if (!*sp) continue;                  /* no host: not a route */
 		while (*sp == ' ' || *sp == '\t') sp++;
 		if (!*sp) continue;
+		k = key_ascii(l, kl, &key);
+		if (k < 0) { str_free(&key); return -1; }
+		if (k == 0) continue;
+		l = key.s;
+		kl = key.len;
 		if (!exact && ieq(l, kl, domain, dl)) exact = sp;
 		else if (kl > 1 && l[0] == '.' && kl < dl + 1 && kl > best &&
 		         ieq(l, kl, domain + dl - kl, kl)) {
@@ -156,6 +199,7 @@ static int smtproute(const char *domain, str *lines, const char **spec)
 			best = kl;
 		} else if (!star && kl == 1 && l[0] == '*') star = sp;
 	}
+	str_free(&key);
 	*spec = exact ? exact : suffix ? suffix : star;
 	return *spec ? 1 : 0;
 }
@@ -177,8 +221,9 @@ static int host_targets(struct remote *r, struct dns *d, const char *host, const
 	return n ? DNS_OK : DNS_NXDOMAIN;
 }
 
-/* a smtproutes host spec: [host] | [ip] | ip | host, each with :port */
-static int route_spec(struct remote *r, struct dns *d, const char *spec, str *why)
+/* a smtproutes host spec: [host] | [ip] | ip | host, each with :port;
+ * adomain: the destination's ASCII form */
+static int route_spec(struct remote *r, struct dns *d, const char *spec, const char *adomain, str *why)
 {
 	char host[DNS_NAME_MAX + 1];
 	const char *port = 0, *e;
@@ -212,8 +257,9 @@ static int route_spec(struct remote *r, struct dns *d, const char *spec, str *wh
 	}
 	if (ip_parse(host, (int)pv, &ss)) {
 		/* the certificate of a smarthost given by address must name
-		 * the destination domain (Postfix's "nexthop" match) */
-		add_target(r, "", r->domain, &ss, 0, 1);
+		 * the destination domain (Postfix's "nexthop" match), by
+		 * its A-labels: a certificate holds no other form */
+		add_target(r, "", adomain, &ss, 0, 1);
 		return 2;
 	}
 	if (bracket) {
@@ -269,15 +315,14 @@ int route_find(struct remote *r, struct dns *d, str *why)
 			return set_why(why, "4.3.5 bad control/remoteport", 0, 0) * 4;
 		r->port = (int)p;
 		/* a route may name the domain either way: as written, or by
-		 * its A-labels */
-		res = smtproute(r->domain, &lines, &spec);
-		if (res == 0 && qname != r->domain) res = smtproute(qname, &lines, &spec);
+		 * its A-labels (smtproute compares ASCII forms) */
+		res = smtproute(qname, &lines, &spec);
 		if (res < 0) {
 			str_free(&lines);
 			return set_why(why, "4.3.0 unable to read control/smtproutes", 0, 0) * 4;
 		}
 		if (res > 0) {
-			res = route_spec(r, d, spec, why);
+			res = route_spec(r, d, spec, qname, why);
 			str_free(&lines);
 			return res;
 		}
@@ -353,17 +398,18 @@ int route_find(struct remote *r, struct dns *d, str *why)
 	return set_why(why, "4.4.4 no MX host of ", r->domain, " has an address") * 4;
 }
 
-int route_tlspolicy(const char *domain)
+int route_tlspolicy(const char *udomain)
 {
-	str lines = STR_ZERO;
-	size_t i, dl = strlen(domain);
+	str lines = STR_ZERO, key = STR_ZERO, domain = STR_ZERO;
+	size_t i;
 	int r = control_readlines("control/tlspolicy", &lines), pol = TLSP_MAY, star = -2;
 
-	if (r < 0) { str_free(&lines); return -1; }
+	/* a domain matches an entry written either way, as in smtproutes */
+	if (r < 0 || !domain_ascii(udomain, &domain)) { r = -1; goto out; }
 	for (i = 0; r > 0 && i < lines.len; i += strlen(lines.s + i) + 1) {
 		char *l = lines.s + i, *sp = l;
 		size_t kl;
-		int p;
+		int p, k;
 		while (*sp && *sp != ' ' && *sp != '\t') sp++;
 		kl = (size_t)(sp - l);
 		while (*sp == ' ' || *sp == '\t') sp++;
@@ -371,10 +417,16 @@ int route_tlspolicy(const char *domain)
 		else if (strcmp(sp, "may") == 0) p = TLSP_MAY;
 		else if (strcmp(sp, "encrypt") == 0) p = TLSP_ENCRYPT;
 		else if (strcmp(sp, "verify") == 0) p = TLSP_VERIFY;
-		else { str_free(&lines); return -1; }
-		if (ieq(l, kl, domain, dl)) { str_free(&lines); return p; }
+		else { r = -1; goto out; }
+		k = key_ascii(l, kl, &key);
+		if (k < 0) { r = -1; goto out; }
+		if (k > 0 && ieq(key.s, key.len, domain.s, domain.len)) { pol = p; goto out; }
 		if (kl == 1 && l[0] == '*' && star == -2) star = p;
 	}
+	if (star != -2) pol = star;
+out:
 	str_free(&lines);
-	return star != -2 ? star : pol;
+	str_free(&key);
+	str_free(&domain);
+	return r < 0 ? -1 : pol;
 }

@@ -225,6 +225,55 @@ p.stop()
 t.is_([l[1] for l in lines], ["2"], "control/smtproutes by the A-labels routes the U-label domain")
 t.ok(p.messages and p.messages[0][1] == ["anna@b\u00fccher.test"] and b" SMTPUTF8" in p.messages[0][0],
      "to a peer with SMTPUTF8 the address stays UTF-8")
+# either way is one name: an exact entry by the A-labels beats a suffix
+# or "*" matched as written, and control/tlspolicy matches the same way
+p = peer(ehlo=[b"PIPELINING", b"8BITMIME", b"SMTPUTF8"])
+closed = ft.free_port()
+control("smtproutes", "* 127.0.0.1:%d\n.test 127.0.0.1:%d\nxn--bcher-kva.test 127.0.0.1:%d\n" % (closed, closed, p.port))
+rc, lines, err = inst.remote(["b\u00fccher.test", "a@facteur.test", "anna@b\u00fccher.test"], MSG)
+p.stop()
+t.is_([l[1] for l in lines], ["2"], "the exact route by the A-labels wins over '.test' and '*'")
+p = peer(ehlo=[b"PIPELINING", b"8BITMIME", b"SMTPUTF8"])
+control("smtproutes", "xn--bcher-kva.test 127.0.0.1:%d\n" % p.port)
+control("tlspolicy", "xn--bcher-kva.test encrypt\n")
+rc, lines, err = inst.remote(["b\u00fccher.test", "a@facteur.test", "anna@b\u00fccher.test"], MSG)
+control("tlspolicy", None)
+p.stop()
+t.ok(lines and lines[0][1] == "4" and "4.7.10" in lines[0][2],
+     "control/tlspolicy by the A-labels holds for the U-label domain (%s)" % (lines[0][2] if lines else err))
+t.is_(len(p.messages), 0, "and nothing went in plaintext")
+# a smarthost given by address: its certificate names the domain, by its
+# A-labels (a certificate holds no other form)
+import ssl
+import subprocess
+
+
+def openssl(*args):
+    subprocess.run(["openssl"] + list(args), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   cwd=inst.top)
+
+
+openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=facteur test CA")
+openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        "-keyout", "idn.key", "-out", "idn.csr", "-subj", "/CN=xn--bcher-kva.test")
+with open(os.path.join(inst.top, "idn.ext"), "w") as f:
+    f.write("subjectAltName=DNS:xn--bcher-kva.test\n")
+openssl("x509", "-req", "-in", "idn.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", "idn.pem", "-days", "2", "-extfile", "idn.ext")
+for f in ("ca.pem", "idn.pem", "idn.key"):
+    os.chmod(os.path.join(inst.top, f), 0o644)
+sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+sctx.load_cert_chain(os.path.join(inst.top, "idn.pem"), os.path.join(inst.top, "idn.key"))
+p = peer(ehlo=[b"PIPELINING", b"8BITMIME", b"SMTPUTF8"], tls=sctx)
+control("smtproutes", "b\u00fccher.test 127.0.0.1:%d\n" % p.port)
+control("tlspolicy", "b\u00fccher.test verify\n")
+rc, lines, err = inst.remote(["b\u00fccher.test", "a@facteur.test", "anna@b\u00fccher.test"], MSG,
+                             env=ft.env_for(home, SSL_CERT_FILE=os.path.join(inst.top, "ca.pem")))
+control("tlspolicy", None)
+p.stop()
+t.is_([l[1] for l in lines], ["2"], "policy verify, smarthost by address: the certificate for the A-labels (%s)" %
+      (lines[0][2] if lines else err))
 p = peer(ehlo=[b"PIPELINING", b"8BITMIME", b"SMTPUTF8"])
 rc, lines, err, _ = remote(p.port, [u])
 p.stop()
