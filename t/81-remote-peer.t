@@ -6,6 +6,9 @@ the greeting, 450/550 at RCPT, 552 after DATA, hangs, a line dropped in
 DATA, multi-line, overlong and garbage replies."""
 import importlib.util
 import os
+import shutil
+import ssl
+import subprocess
 import sys
 import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
@@ -244,8 +247,6 @@ t.ok(lines and lines[0][1] == "4" and "4.7.10" in lines[0][2],
 t.is_(len(p.messages), 0, "and nothing went in plaintext")
 # a smarthost given by address: its certificate names the domain, by its
 # A-labels (a certificate holds no other form)
-import ssl
-import subprocess
 
 
 def openssl(*args):
@@ -344,8 +345,6 @@ t.is_(rc, 64, "usage error: 64")
 # whose addresses went by their A-labels: the way out of transaction()
 # frees what it made (valgrind; lseek fails on the second rewind of
 # fd 0, through an LD_PRELOAD shim)
-import shutil
-import subprocess
 fbin = open(ft.bin_path("facteur-remote"), "rb").read()
 if not shutil.which("valgrind") or not shutil.which("cc") or b"__asan_init" in fbin:
     t.ok(True, "queue file failing mid-DATA frees everything # SKIP needs valgrind, cc and a build without ASan")
